@@ -1,0 +1,3 @@
+from inference_tracker.cli import main
+
+main()

@@ -1,0 +1,310 @@
+"""The `tracker` command: parse, build the pieces, call them, render, pick the exit code.
+
+This is the one place that reads the environment, the clock and the terminal, and the one
+error boundary: known failures end in a single `Error: ...` line on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import requests
+import typer
+
+from inference_tracker import USER_AGENT, __version__
+from inference_tracker.config import ConfigError, Settings, load_provider_map, load_settings
+from inference_tracker.cycle import Request, plan_calls, run_calls
+from inference_tracker.discovery import ListingError, fetch_models, live_targets, read_models_file
+from inference_tracker.logs import EventLog, route_library_logs
+from inference_tracker.probe import Limits
+from inference_tracker.record import Call, Scrubber, build_row, iso_ms
+from inference_tracker.store import Store, StoreError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_PARTIAL = 3
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+app = typer.Typer(
+    name="tracker",
+    help="Measure Hugging Face Inference Providers and publish the rows to a dataset.",
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"inference-tracker {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Measure Hugging Face Inference Providers and publish the rows to a dataset."""
+
+
+# --- shared plumbing ------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    settings: Settings
+    log: EventLog
+    scrub: Scrubber
+
+
+_NO_SECRETS = Scrubber(())
+
+
+def _fail(message: str, code: int, scrub: Callable[[str], str] = _NO_SECRETS) -> typer.Exit:
+    sys.stderr.write(scrub(f"Error: {message}") + "\n")
+    sys.stderr.flush()
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _boundary(scrub: Callable[[str], str] = _NO_SECRETS) -> Iterator[None]:
+    """Known errors become one line and an exit code; bugs a scrubbed traceback."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_CONFIG, scrub) from None
+    except (ListingError, StoreError) as exc:
+        raise _fail(str(exc), EXIT_FAILED, scrub) from None
+    except Exception:
+        sys.stderr.write(scrub(traceback.format_exc()))
+        raise _fail(
+            "internal error (traceback above); please report it", EXIT_FAILED, scrub
+        ) from None
+
+
+def _context() -> Context:
+    settings = load_settings()
+    scrub = Scrubber(settings.secrets())
+    log = EventLog(sys.stderr, settings.log_level, scrub=scrub)
+    route_library_logs(log, settings.log_level)
+    return Context(settings, log, scrub)
+
+
+def _store(ctx: Context) -> Store:
+    return Store(
+        ctx.settings.local_csv_path,
+        ctx.settings.state_path,
+        on_wait=lambda what: ctx.log.warning("waiting_for_lock", lock=what),
+    )
+
+
+def _session(max_concurrency: int) -> requests.Session:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(
+        pool_connections=4, pool_maxsize=max_concurrency, max_retries=0
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class _Signals:
+    """SIGTERM and SIGINT set `stop` instead of killing the process mid-write."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.received: int | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = self.received or signum
+        self.stop.set()
+
+    def exit_code(self) -> int:
+        return EXIT_SIGINT if self.received == signal.SIGINT else EXIT_SIGTERM
+
+
+# --- collect ---------------------------------------------------------------------------------
+
+
+@app.command()
+def collect(
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the planned calls; call nothing, write nothing."),
+    ] = False,
+    no_push: Annotated[
+        bool, typer.Option("--no-push", help="Never chain into push after this cycle.")
+    ] = False,
+    models_file: Annotated[
+        Path | None,
+        typer.Option("--models-file", help="Read the model listing from a saved models-json file."),
+    ] = None,
+) -> None:
+    """Run one measurement cycle (what cron runs every 5 minutes)."""
+    with _boundary():
+        ctx = _context()
+    with _boundary(ctx.scrub):
+        code = _collect(ctx, dry_run=dry_run, no_push=no_push, models_file=models_file)
+    raise typer.Exit(code)
+
+
+def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | None) -> int:
+    settings, log = ctx.settings, ctx.log
+    providers = load_provider_map(settings.provider_endpoint_mapping_path)
+    if not dry_run and settings.hf_token is None:
+        raise ConfigError("HF_TOKEN is not set; collect needs it for the inference calls")
+    signals = _Signals()
+    if not dry_run:
+        signals.install()
+    session = _session(settings.max_concurrency)
+    started_mono = time.monotonic()
+    cycle_start = datetime.now(UTC)
+    deadline = started_mono + settings.deadline_seconds
+    store = _store(ctx)
+    log.info("cycle_started", cycle=iso_ms(cycle_start), dry_run=dry_run)
+
+    try:
+        if models_file is not None:
+            models = read_models_file(models_file)
+        else:
+            models = fetch_models(
+                session, settings.models_api_url, settings.models_to_fetch, USER_AGENT
+            )
+    except ListingError as exc:
+        log.error("listing_failed", error=str(exc))
+        if not dry_run:
+            _note_error(store, "listing", str(exc), cycle_start)
+        raise
+    targets = live_targets(models, settings.models_to_fetch, log)
+    model_ids = sorted({t.model_id for t in targets})
+    log.info("models_fetched", count=len(model_ids), ids=model_ids, pairs=len(targets))
+    request = Request(
+        router_base_url=settings.router_base_url,
+        prompt=settings.prompt,
+        max_tokens=settings.max_tokens_default,
+        user_agent=USER_AGENT,
+        bill_to=settings.hf_bill_to,
+    )
+    calls = plan_calls(targets, providers, request, log)
+    if dry_run:
+        _print_plan(calls, ctx.scrub)
+        return EXIT_OK
+    if signals.stop.is_set():
+        log.warning("cycle_interrupted", stored_rows=0)
+        return signals.exit_code()
+
+    assert settings.hf_token is not None
+    log.info("calls_started", calls=len(calls), max_concurrency=settings.max_concurrency)
+    result = run_calls(
+        session,
+        calls,
+        settings.hf_token.get_secret_value(),
+        limits=Limits(
+            request_timeout=settings.request_timeout_seconds,
+            max_retries=settings.max_retries,
+            body_cap=settings.max_response_body_bytes,
+        ),
+        deadline=deadline,
+        max_concurrency=settings.max_concurrency,
+        stop=signals.stop,
+        log=log,
+    )
+    rows = [
+        build_row(
+            cycle_start,
+            call,
+            outcome,
+            expected_answer=settings.expected_answer,
+            probe_id=settings.probe_id,
+            scrub=ctx.scrub,
+        )
+        for call, outcome in result.outcomes
+    ]
+    ok = sum(1 for row in rows if row["error_class"] == "ok")
+    summary = {
+        "started": iso_ms(cycle_start),
+        "rows": len(rows),
+        "ok": ok,
+        "failed": len(rows) - ok,
+        "duration_s": round(time.monotonic() - started_mono, 3),
+        "interrupted": result.interrupted,
+    }
+    try:
+        counter = store.append_cycle(rows, summary)
+    except StoreError as exc:
+        log.error("csv_write_failed", error=str(exc), rows=len(rows))
+        raise
+    for warning in store.warnings:
+        log.warning("buffer_set_aside", detail=warning)
+    log.info("cycle_finished", **summary, cycle_counter=counter)
+    if result.interrupted:
+        return signals.exit_code()
+    if no_push or counter % settings.push_interval_cycles != 0:
+        return EXIT_OK
+    return EXIT_OK if _chained_push(ctx, store) else EXIT_PARTIAL
+
+
+def _chained_push(ctx: Context, store: Store) -> bool:
+    """Push after the cycle; implemented with `tracker push`."""
+    ctx.log.info("push_due", interval=ctx.settings.push_interval_cycles)
+    return True
+
+
+def _note_error(store: Store, where: str, message: str, at: datetime) -> None:
+    def change(state: dict[str, Any]) -> None:
+        state["last_error"] = {"at": iso_ms(at), "where": where, "message": message}
+
+    with contextlib.suppress(StoreError):
+        store.update_state(change)
+
+
+def _print_plan(calls: list[Call], scrub: Scrubber) -> None:
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{len(calls)} planned calls", show_lines=True)
+        for column in ("model", "provider", "providerId", "URL", "body"):
+            table.add_column(column, overflow="fold")
+        for call in calls:
+            url = call.url if not call.skip_reason else f"(no call: {call.skip_reason})"
+            table.add_row(call.model_id, call.provider_name, call.provider_model_id, url, call.body)
+        Console().print(table)
+        return
+    for call in calls:
+        plan: dict[str, Any] = {
+            "model_id": call.model_id,
+            "provider_name": call.provider_name,
+            "provider_model_id": call.provider_model_id,
+            "request_url": call.url,
+            "request_body": json.loads(call.body),
+        }
+        if call.skip_reason:
+            plan["skip_reason"] = call.skip_reason
+        sys.stdout.write(scrub(json.dumps(plan, ensure_ascii=False)) + "\n")
+
+
+def main() -> None:
+    app()

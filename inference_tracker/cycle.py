@@ -1,0 +1,215 @@
+"""Plan the calls of a cycle and run them concurrently under one deadline."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+import requests
+
+from inference_tracker.config import ProviderMap
+from inference_tracker.discovery import Target
+from inference_tracker.logs import EventLog
+from inference_tracker.probe import Clock, Limits, probe
+from inference_tracker.record import Call, Outcome
+
+UNIFIED_ROUTE = "/v1/chat/completions"
+STOP_GRACE_SECONDS = 5.0
+_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Request:
+    """What every call of a cycle shares."""
+
+    router_base_url: str
+    prompt: str
+    max_tokens: int
+    user_agent: str
+    bill_to: str = ""
+
+
+def plan_calls(
+    targets: list[Target], providers: ProviderMap, request: Request, log: EventLog
+) -> list[Call]:
+    """One Call per target, routed by providers.toml; warns once per unmapped provider."""
+    headers = {"Content-Type": "application/json", "User-Agent": request.user_agent}
+    if request.bill_to:
+        headers["X-HF-Bill-To"] = request.bill_to
+    calls: list[Call] = []
+    unmapped: set[str] = set()
+    for target in targets:
+        route = providers.routes.get(target.provider_name)
+        skip = ""
+        if route is not None:
+            url = request.router_base_url + route.replace(
+                "{model}", quote(target.provider_model_id, safe="/")
+            )
+            model = target.provider_model_id
+        else:
+            url = request.router_base_url + UNIFIED_ROUTE
+            model = f"{target.model_id}:{target.provider_name}"
+            if target.provider_name in providers.no_chat_route:
+                skip = f"{target.provider_name}: {providers.no_chat_route[target.provider_name]}"
+            elif not providers.unified_fallback:
+                skip = f"{target.provider_name} is not in {providers.source} (fallback off)"
+            else:
+                unmapped.add(target.provider_name)
+        body = {
+            "messages": [{"role": "user", "content": request.prompt}],
+            "max_tokens": request.max_tokens,
+            "model": model,
+            "stream": False,
+        }
+        calls.append(
+            Call(
+                model_id=target.model_id,
+                provider_name=target.provider_name,
+                provider_model_id=target.provider_model_id,
+                url=url,
+                body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+                headers=headers,
+                skip_reason=skip,
+            )
+        )
+    if unmapped:
+        log.warning(
+            "unmapped_providers",
+            providers=sorted(unmapped),
+            route=request.router_base_url + UNIFIED_ROUTE,
+            hint=f"add them to {providers.source}",
+        )
+    return calls
+
+
+@dataclass
+class CycleResult:
+    outcomes: list[tuple[Call, Outcome]]
+    interrupted: bool
+
+
+def run_calls(
+    session: requests.Session,
+    calls: list[Call],
+    token: str,
+    *,
+    limits: Limits,
+    deadline: float,
+    max_concurrency: int,
+    stop: threading.Event,
+    log: EventLog,
+    clock: Clock = Clock(),  # noqa: B008 - immutable
+    sleep: Callable[[float], object] | None = None,
+) -> CycleResult:
+    """Run every call, at most `max_concurrency` at once, all ended by `deadline` (monotonic).
+
+    Worker threads are daemons: a thread stuck in a socket read past the deadline does not
+    keep the process alive; its call becomes a `deadline` row. On `stop` no new call starts,
+    calls in flight get a few seconds, and only what was measured is returned.
+    """
+    results: dict[int, Outcome] = {}
+    in_flight: dict[int, tuple[datetime, float]] = {}
+    lock = threading.Lock()
+    all_done = threading.Event()
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    live = [i for i, call in enumerate(calls) if not call.skip_reason]
+    for i, call in enumerate(calls):
+        if call.skip_reason:
+            results[i] = Outcome(error_class="unmapped_provider", error_message=call.skip_reason)
+    for i in live:
+        todo.put(i)
+    remaining = [len(live)]
+    if not live:
+        all_done.set()
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                index = todo.get_nowait()
+            except queue.Empty:
+                return
+            with lock:
+                in_flight[index] = (clock.wall(), clock.monotonic())
+            call = calls[index]
+            log.debug("call_started", model_id=call.model_id, provider=call.provider_name)
+            try:
+                outcome = probe(
+                    session, call, token, limits=limits, deadline=deadline, stop=stop,
+                    clock=clock, sleep=sleep,
+                )  # fmt: skip
+            except Exception as exc:  # a bug in one call must not lose the cycle
+                outcome = Outcome(
+                    error_class="connection_error", error_message=f"internal: {exc!r}"
+                )
+                log.error("call_crashed", model_id=call.model_id, provider=call.provider_name)
+            _log_outcome(log, call, outcome)
+            with lock:
+                results.setdefault(index, outcome)
+                in_flight.pop(index, None)
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    all_done.set()
+
+    for n in range(min(max_concurrency, len(live))):
+        threading.Thread(target=work, name=f"probe-{n}", daemon=True).start()
+
+    interrupted = _wait(all_done, stop, deadline, clock)
+    with lock:
+        if interrupted:
+            measured = sorted(results)
+        else:
+            now = clock.monotonic()
+            for index in live:
+                if index not in results:
+                    results[index] = _cut_by_deadline(in_flight.get(index), now)
+            measured = list(range(len(calls)))
+        return CycleResult([(calls[i], results[i]) for i in measured], interrupted)
+
+
+def _cut_by_deadline(began: tuple[datetime, float] | None, now: float) -> Outcome:
+    if began is None:
+        return Outcome(
+            error_class="deadline", error_message="not started before the cycle deadline"
+        )
+    return Outcome(
+        error_class="deadline",
+        error_message="cut by the cycle deadline",
+        attempts=1,
+        started=began[0],
+        duration_ms=(now - began[1]) * 1000.0,
+    )
+
+
+def _wait(all_done: threading.Event, stop: threading.Event, deadline: float, clock: Clock) -> bool:
+    """Wait for the calls; returns True when stopped by a signal."""
+    while not all_done.is_set():
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            return False
+        if stop.is_set():
+            grace_end = min(deadline, clock.monotonic() + STOP_GRACE_SECONDS)
+            while not all_done.is_set() and clock.monotonic() < grace_end:
+                all_done.wait(_POLL_SECONDS)
+            return True
+        all_done.wait(min(left, _POLL_SECONDS))
+    return stop.is_set()
+
+
+def _log_outcome(log: EventLog, call: Call, outcome: Outcome) -> None:
+    fields = {
+        "model_id": call.model_id,
+        "provider": call.provider_name,
+        "status": outcome.status,
+        "error_class": outcome.error_class,
+        "attempts": outcome.attempts,
+        "duration_ms": round(outcome.duration_ms, 1) if outcome.duration_ms is not None else None,
+    }
+    if outcome.error_class == "ok":
+        log.info("call_succeeded", **fields)
+    else:
+        log.warning("call_failed", **fields, error=outcome.error_message)

@@ -1,0 +1,162 @@
+"""The model listing: fetch it, parse it, keep the live (model, provider) pairs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from inference_tracker.logs import EventLog
+
+LISTING_TIMEOUT_SECONDS = 30.0
+MAX_PAGES = 50
+
+
+class ListingError(Exception):
+    """The listing could not be had or read; the cycle is skipped. One-line message."""
+
+
+class ProviderEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, strict=True)
+
+    provider: str = Field(min_length=1, validation_alias="provider")
+    providerId: str = Field(min_length=1)
+    providerStatus: str
+    modelStatus: str
+
+
+class ListedModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    id: str = Field(min_length=1)
+    availableInferenceProviders: list[Any] | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One (model, live provider) pair to measure."""
+
+    model_id: str
+    provider_name: str
+    provider_model_id: str
+
+
+@dataclass(frozen=True)
+class Page:
+    models: list[dict[str, Any]]
+    total: int | None
+
+
+def parse_page(payload: bytes | str, source: str) -> Page:
+    """Decode one page of the listing; anything but a JSON object with `models` is an error."""
+    text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
+    if text.lstrip()[:1] == "<":
+        raise ListingError(f"model listing from {source} is HTML, not JSON")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ListingError(f"model listing from {source} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or "models" not in data:
+        raise ListingError(f"model listing from {source} has no 'models' key")
+    models = data["models"]
+    if not isinstance(models, list):
+        raise ListingError(f"model listing from {source}: 'models' is not a list")
+    total = data.get("numTotalItems")
+    return Page(
+        models=models,
+        total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+    )
+
+
+def live_targets(models: list[Any], models_to_fetch: int, log: EventLog) -> list[Target]:
+    """The first `models_to_fetch` well-formed models and their live/live providers."""
+    targets: list[Target] = []
+    kept = 0
+    for index, raw in enumerate(models):
+        if kept >= models_to_fetch:
+            break
+        try:
+            model = ListedModel.model_validate(_with_name_alias(raw, None))
+        except ValidationError as exc:
+            log.warning("listing_entry_skipped", index=index, reason=_reason(exc))
+            continue
+        kept += 1
+        for raw_provider in model.availableInferenceProviders or []:
+            try:
+                entry = ProviderEntry.model_validate(_with_name_alias(raw_provider, "provider"))
+            except ValidationError as exc:
+                log.warning("provider_entry_skipped", model_id=model.id, reason=_reason(exc))
+                continue
+            if entry.providerStatus == "live" and entry.modelStatus == "live":
+                targets.append(Target(model.id, entry.provider, entry.providerId))
+    return targets
+
+
+def _with_name_alias(raw: Any, key: str | None) -> Any:
+    """The original tool called the provider `name`; accept both."""
+    if key and isinstance(raw, dict) and key not in raw and "name" in raw:
+        return {**raw, key: raw["name"]}
+    return raw
+
+
+def _reason(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "entry"
+    return f"{where}: {first['msg']}"
+
+
+def page_url(url: str, page: int) -> str:
+    """The listing URL for page `page` (the models-json pages with `p=`)."""
+    if page == 0:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "p"]
+    query.append(("p", str(page)))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def fetch_models(
+    session: requests.Session, url: str, models_to_fetch: int, user_agent: str
+) -> list[Any]:
+    """GET the listing, following pages until there are enough models."""
+    models: list[Any] = []
+    for page in range(MAX_PAGES):
+        current = page_url(url, page)
+        listing = parse_page(_get(session, current, user_agent), current)
+        models.extend(listing.models)
+        total = listing.total if listing.total is not None else len(models)
+        if len(models) >= models_to_fetch or not listing.models or len(models) >= total:
+            break
+    return models
+
+
+def _get(session: requests.Session, url: str, user_agent: str) -> bytes:
+    try:
+        response = session.get(
+            url,
+            headers={"User-Agent": user_agent, "Accept": "application/json"},
+            timeout=LISTING_TIMEOUT_SECONDS,
+        )
+    except requests.Timeout:
+        raise ListingError(
+            f"model listing timed out after {LISTING_TIMEOUT_SECONDS:g} s: {url}"
+        ) from None
+    except requests.RequestException as exc:
+        raise ListingError(f"model listing unreachable at {url}: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        raise ListingError(f"model listing answered HTTP {response.status_code}: {url}")
+    return response.content
+
+
+def read_models_file(path: Path) -> list[Any]:
+    """A saved models-json page (for replaying a cycle offline)."""
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        raise ListingError(f"cannot read models file {path}: {exc.strerror or exc}") from None
+    return parse_page(payload, str(path)).models

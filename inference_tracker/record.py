@@ -1,0 +1,284 @@
+"""The row schema: column order, header masking, secret scrubbing, reading the answer.
+
+Pure functions over plain data; nothing here touches the network, the disk or the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+COLUMNS: tuple[str, ...] = (
+    "cycle_timestamp_iso",
+    "model_id",
+    "provider_name",
+    "provider_model_id",
+    "request_url",
+    "request_body",
+    "request_headers_sanitized",
+    "request_start_iso",
+    "response_end_iso",
+    "duration_ms",
+    "response_status_code",
+    "response_body_raw",
+    "response_headers_sanitized",
+    "error_message",
+    "attempts",
+    "error_class",
+    "prompt_tokens",
+    "completion_tokens",
+    "finish_reason",
+    "answer_correct",
+    "probe_id",
+)
+ERROR_CLASSES = (
+    "ok",
+    "http_error",
+    "timeout",
+    "connection_error",
+    "invalid_response",
+    "deadline",
+    "unmapped_provider",
+)
+# What makes a row unique across pushes (append mode skips rows already present).
+ROW_KEY = ("cycle_timestamp_iso", "model_id", "provider_name", "probe_id")
+
+Row = dict[str, str]
+
+REDACTED = "[REDACTED]"
+MASKED = "[MASKED]"
+HF_TOKEN_SHAPE = re.compile(r"hf_[A-Za-z0-9]{30,}")
+_CREDENTIAL_HEADERS = {"set-cookie", "cookie", "authorization", "proxy-authorization"}
+_CREDENTIAL_PARTS = ("token", "secret", "api-key", "api_key", "apikey")
+ERROR_MESSAGE_LIMIT = 500
+
+
+class Scrubber:
+    """Replaces secret values and anything shaped like a Hugging Face token."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        # Longest first, so a secret that contains another is replaced whole.
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return HF_TOKEN_SHAPE.sub(REDACTED, text)
+
+
+def iso_ms(moment: datetime) -> str:
+    """ISO 8601, UTC, milliseconds, Z."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def is_credential_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _CREDENTIAL_HEADERS or any(part in lowered for part in _CREDENTIAL_PARTS)
+
+
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Credential-bearing headers keep their name; the value becomes a mask."""
+    masked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not is_credential_header(name):
+            masked[name] = value
+        elif value.lower().startswith("bearer "):
+            masked[name] = f"Bearer {MASKED}"
+        else:
+            masked[name] = MASKED
+    return masked
+
+
+# --- reading a response ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a chat completion says, as far as the row needs it."""
+
+    answer: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    finish_reason: str | None
+
+
+def read_completion(body: bytes) -> Completion | None:
+    """The chat completion in a body, or None when the body is not one."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return None
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        return None
+    content = message.get("content")
+    answer = content if isinstance(content, str) and content.strip() else None
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
+    reason = choices[0].get("finish_reason")
+    return Completion(
+        answer=answer,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+        finish_reason=reason if isinstance(reason, str) else None,
+    )
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def error_summary(status: int, body: bytes) -> str:
+    """A short message for a non-2xx answer: the provider's own message when it gives one."""
+    detail = ""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error", data.get("message", data.get("detail")))
+        if isinstance(error, dict):
+            error = error.get("message", error)
+        if error is not None:
+            detail = error if isinstance(error, str) else json.dumps(error)
+    elif body.lstrip()[:1] == b"<":
+        detail = "HTML error page"
+    text = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
+    return text[:ERROR_MESSAGE_LIMIT]
+
+
+_NUMBER = re.compile(r"(?<![\d.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])-?\d+(?:\.\d+)?")
+
+
+def answer_matches(answer: str, expected: str) -> bool:
+    """True when the answer holds `expected` as a number (1,771.2 and 1771.20 count)."""
+    try:
+        target = Decimal(expected.replace(",", ""))
+    except InvalidOperation:
+        return False
+    for found in _NUMBER.findall(answer):
+        try:
+            if Decimal(found.replace(",", "")) == target:
+                return True
+        except InvalidOperation:
+            continue
+    return False
+
+
+def body_text(body: bytes, cut_bytes: int) -> str:
+    """The stored form of a body: UTF-8 with replacement characters, and a cut marker."""
+    text = body.decode("utf-8", errors="replace")
+    if cut_bytes:
+        text += (
+            f"\n[inference-tracker: body cut after {len(body)} bytes, {cut_bytes} bytes not stored]"
+        )
+    return text
+
+
+# --- building a row ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One planned request: what goes on the wire, bar the Authorization header."""
+
+    model_id: str
+    provider_name: str
+    provider_model_id: str
+    url: str
+    body: str
+    headers: Mapping[str, str]
+    skip_reason: str = ""  # set when no request is made (unmapped_provider)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one call; `started` and `duration_ms` are of the final attempt."""
+
+    error_class: str
+    status: int = -1
+    body: bytes = b""
+    cut_bytes: int = 0
+    headers: Mapping[str, str] | None = None
+    error_message: str = ""
+    attempts: int = 0
+    started: datetime | None = None
+    duration_ms: float | None = None
+
+
+def build_row(
+    cycle_start: datetime,
+    call: Call,
+    outcome: Outcome,
+    *,
+    expected_answer: str,
+    probe_id: str,
+    scrub: Scrubber,
+) -> Row:
+    """One CSV row, every field scrubbed of secrets."""
+    error_class = outcome.error_class
+    error_message = outcome.error_message
+    completion = read_completion(outcome.body) if outcome.body and not outcome.cut_bytes else None
+    if error_class == "ok" and completion is None:
+        error_class = "invalid_response"
+        cut = " (body over the size cap)" if outcome.cut_bytes else ""
+        error_message = error_message or f"HTTP {outcome.status} body is not a chat completion{cut}"
+    answer = completion.answer if completion else None
+    ended = ""
+    if outcome.started is not None and outcome.duration_ms is not None:
+        ended = iso_ms(outcome.started + timedelta(milliseconds=outcome.duration_ms))
+    request_headers = {**call.headers, "Authorization": f"Bearer {MASKED}"}
+    row: Row = {
+        "cycle_timestamp_iso": iso_ms(cycle_start),
+        "model_id": call.model_id,
+        "provider_name": call.provider_name,
+        "provider_model_id": call.provider_model_id,
+        "request_url": call.url,
+        "request_body": call.body,
+        "request_headers_sanitized": json.dumps(mask_headers(request_headers)),
+        "request_start_iso": iso_ms(outcome.started) if outcome.started else "",
+        "response_end_iso": ended,
+        "duration_ms": _fmt_ms(outcome.duration_ms),
+        "response_status_code": str(outcome.status),
+        "response_body_raw": body_text(outcome.body, outcome.cut_bytes),
+        "response_headers_sanitized": (
+            json.dumps(mask_headers(outcome.headers)) if outcome.headers is not None else ""
+        ),
+        "error_message": error_message[:ERROR_MESSAGE_LIMIT],
+        "attempts": str(outcome.attempts),
+        "error_class": error_class,
+        "prompt_tokens": _opt(completion.prompt_tokens if completion else None),
+        "completion_tokens": _opt(completion.completion_tokens if completion else None),
+        "finish_reason": (completion.finish_reason or "") if completion else "",
+        "answer_correct": ""
+        if answer is None
+        else str(answer_matches(answer, expected_answer)).lower(),
+        "probe_id": probe_id,
+    }
+    return {name: scrub(value) for name, value in row.items()}
+
+
+def _fmt_ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def _opt(value: int | None) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,391 @@
+"""Everything on local disk: the CSV buffer, state.json, pending batches, the archive, locks.
+
+Every file is replaced atomically (temp file in the same folder, fsync, rename), so a kill -9
+at any moment leaves either the old or the new file, never a torn one. The buffer and state
+are changed only under `STATE_DIR/lock`; a push holds `STATE_DIR/push.lock` for its length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import fcntl
+import hashlib
+import io
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from inference_tracker.record import COLUMNS, Row, parse_iso
+
+ARCHIVE_DAYS = 7
+LOCK_TIMEOUT_SECONDS = 60.0
+STATE_VERSION = 1
+
+
+class StoreError(Exception):
+    """A local file could not be read or written. One-line message naming the path."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """An immutable sealed buffer, waiting for (pending/) or done with (archive/) a push."""
+
+    id: str
+    path: Path
+    rows: int
+    first_cycle: datetime
+
+
+@dataclass
+class RowsRead:
+    rows: list[Row] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+
+def encode_rows(rows: Iterable[Row], *, header: bool) -> bytes:
+    """RFC 4180 CSV (CRLF line ends, quotes doubled), UTF-8, columns in schema order."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    if header:
+        writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([row.get(name, "") for name in COLUMNS])
+    return out.getvalue().encode("utf-8")
+
+
+def decode_rows(data: bytes, source: str) -> RowsRead:
+    """Parse CSV bytes; rows that are not whole are reported, not raised."""
+    result = RowsRead()
+    text = data.decode("utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return result
+        if tuple(header) != COLUMNS:
+            result.problems.append(f"{source}: header is not the expected {len(COLUMNS)} columns")
+            return result
+        for values in reader:
+            if len(values) != len(COLUMNS):
+                result.problems.append(
+                    f"{source} line {reader.line_num}: "
+                    f"{len(values)} fields, expected {len(COLUMNS)}"
+                )
+                continue
+            result.rows.append(dict(zip(COLUMNS, values, strict=True)))
+    except csv.Error as exc:
+        result.problems.append(f"{source} line {reader.line_num}: {exc}")
+    return result
+
+
+def read_csv(path: Path) -> RowsRead:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return RowsRead()
+    except OSError as exc:
+        return RowsRead(problems=[f"{path}: cannot read: {exc.strerror or exc}"])
+    return decode_rows(data, str(path))
+
+
+# --- atomic files and locks ----------------------------------------------------------------
+
+
+def atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write `path` whole or not at all: temp file beside it, fsync, rename, fsync the folder."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StoreError(f"cannot write {path}: {_strerror(exc)}") from None
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _strerror(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied" if exc.errno != errno.EROFS else "read-only file system"
+    return exc.strerror or str(exc)
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: Path,
+    timeout: float,
+    on_wait: Callable[[], None] = lambda: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[None]:
+    """An exclusive flock on `path`, waiting at most `timeout` seconds for it."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot open lock file {path}: {_strerror(exc)}") from None
+    try:
+        waited = 0.0
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if waited == 0.0:
+                    on_wait()
+                if waited >= timeout:
+                    raise StoreError(
+                        f"another tracker run holds {path}; gave up after {timeout:g} s"
+                    ) from None
+                sleep(0.05)
+                waited += 0.05
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+class Store:
+    """The buffer at `buffer_path` and the state folder beside it."""
+
+    def __init__(
+        self,
+        buffer_path: Path,
+        state_dir: Path,
+        *,
+        lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+        on_wait: Callable[[str], None] = lambda what: None,
+    ) -> None:
+        self.buffer_path = buffer_path
+        self.state_dir = state_dir
+        self.state_path = state_dir / "state.json"
+        self.pending_dir = state_dir / "pending"
+        self.archive_dir = state_dir / "archive"
+        self.lock_timeout = lock_timeout
+        self._on_wait = on_wait
+        self.warnings: list[str] = []  # things the caller should log
+
+    # folders and locks
+
+    def ensure_dirs(self) -> None:
+        for folder in (self.buffer_path.parent, self.state_dir, self.pending_dir, self.archive_dir):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create {folder}: {_strerror(exc)}") from None
+
+    def data_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Guards the buffer and state.json; held for milliseconds."""
+        self.ensure_dirs()
+        return file_lock(
+            self.state_dir / "lock", self.lock_timeout, lambda: self._on_wait("data lock")
+        )
+
+    def push_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held by a push from sealing to archiving, so two pushes never upload the same batch."""
+        self.ensure_dirs()
+        return file_lock(
+            self.state_dir / "push.lock", self.lock_timeout, lambda: self._on_wait("push lock")
+        )
+
+    # state.json
+
+    def read_state(self) -> dict[str, Any]:
+        """The state, recovered from the files on disk if state.json is unreadable."""
+        try:
+            data = json.loads(self.state_path.read_bytes())
+        except FileNotFoundError:
+            return {"version": STATE_VERSION, "cycle_counter": 0}
+        except (OSError, ValueError) as exc:
+            return self._recover_state(str(exc))
+        if not isinstance(data, dict) or not isinstance(data.get("cycle_counter"), int):
+            return self._recover_state("not a state object")
+        return data
+
+    def _recover_state(self, why: str) -> dict[str, Any]:
+        cycles: set[str] = set()
+        for path in [
+            self.buffer_path,
+            *self._csv_files(self.pending_dir),
+            *self._csv_files(self.archive_dir),
+        ]:
+            cycles.update(row["cycle_timestamp_iso"] for row in read_csv(path).rows)
+        archived = self._csv_files(self.archive_dir)
+        state: dict[str, Any] = {
+            "version": STATE_VERSION,
+            "cycle_counter": len(cycles),
+            "recovered": {"why": why[:200], "cycles_found": len(cycles)},
+            "last_error": {
+                "where": "state",
+                "message": f"{self.state_path} was unreadable ({why[:120]}); "
+                "rebuilt from the files on disk",
+            },
+        }
+        if archived:
+            newest = max(archived, key=lambda p: p.stat().st_mtime)
+            state["last_push"] = {
+                "at": datetime.fromtimestamp(newest.stat().st_mtime, UTC).isoformat(),
+                "rows": None,
+                "commit_url": None,
+            }
+        return state
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        atomic_write(self.state_path, [json.dumps(state, indent=2, sort_keys=True).encode()])
+
+    def update_state(self, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Read, change and write the state under the data lock."""
+        with self.data_lock():
+            state = self.read_state()
+            change(state)
+            self.write_state(state)
+            return state
+
+    # the buffer
+
+    def append_cycle(self, rows: list[Row], summary: dict[str, Any]) -> int:
+        """Store a cycle's rows and count it, under the lock. Returns the new counter."""
+        with self.data_lock():
+            self._clean_temps()
+            existing = self._buffer_bytes()
+            chunks = [existing] if existing else []
+            chunks.append(encode_rows(rows, header=not existing))
+            atomic_write(self.buffer_path, chunks)
+            state = self.read_state()
+            state.pop("recovered", None)
+            state["cycle_counter"] = int(state.get("cycle_counter", 0)) + 1
+            state["last_cycle"] = summary
+            self.write_state(state)
+            return int(state["cycle_counter"])
+
+    def _buffer_bytes(self) -> bytes:
+        """The buffer as it is, or b"" when absent. A buffer of another schema is set aside."""
+        try:
+            data = self.buffer_path.read_bytes()
+        except FileNotFoundError:
+            return b""
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.buffer_path}: {_strerror(exc)}") from None
+        header = encode_rows([], header=True)
+        if data and not data.startswith(header):
+            aside = self.buffer_path.with_name(
+                f"{self.buffer_path.name}.other-schema-{int(time.time())}"
+            )
+            try:
+                os.replace(self.buffer_path, aside)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot move aside {self.buffer_path}: {_strerror(exc)}"
+                ) from None
+            self.warnings.append(f"{self.buffer_path} had another column layout; moved to {aside}")
+            return b""
+        return data
+
+    def _clean_temps(self) -> None:
+        for folder in (self.buffer_path.parent, self.state_dir):
+            for tmp in folder.glob(".*.tmp-*"):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+    def buffer_rows(self) -> RowsRead:
+        return read_csv(self.buffer_path)
+
+    # batches
+
+    def seal(self) -> Batch | None:
+        """Turn the buffer into an immutable pending batch (under the data lock)."""
+        with self.data_lock():
+            try:
+                data = self.buffer_path.read_bytes()
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise StoreError(f"cannot read {self.buffer_path}: {_strerror(exc)}") from None
+            read = decode_rows(data, str(self.buffer_path))
+            if not read.rows:
+                return None
+            batch_id = batch_id_for(read.rows, data)
+            path = self.pending_dir / f"{batch_id}.csv"
+            try:
+                os.replace(self.buffer_path, path)
+                _fsync_dir(self.pending_dir)
+                _fsync_dir(self.buffer_path.parent)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot move {self.buffer_path} to {path}: {_strerror(exc)}"
+                ) from None
+            return self._batch(path)
+
+    def pending(self) -> list[Batch]:
+        return [self._batch(path) for path in self._csv_files(self.pending_dir)]
+
+    def archived(self) -> list[Path]:
+        return self._csv_files(self.archive_dir)
+
+    def archive(self, batches: list[Batch], now: datetime) -> None:
+        """Move pushed batches to archive/ and drop archived ones older than 7 days."""
+        for batch in batches:
+            target = self.archive_dir / batch.path.name
+            try:
+                os.replace(batch.path, target)
+                stamp = now.timestamp()
+                os.utime(target, (stamp, stamp))
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot archive {batch.path}: {_strerror(exc)}") from None
+        cutoff = (now - timedelta(days=ARCHIVE_DAYS)).timestamp()
+        for path in self._csv_files(self.archive_dir):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+
+    def _batch(self, path: Path) -> Batch:
+        read = read_csv(path)
+        first = min((row["cycle_timestamp_iso"] for row in read.rows), default="")
+        return Batch(
+            id=path.stem,
+            path=path,
+            rows=len(read.rows),
+            first_cycle=parse_iso(first) if first else datetime.fromtimestamp(0, UTC),
+        )
+
+    @staticmethod
+    def _csv_files(folder: Path) -> list[Path]:
+        try:
+            return sorted(
+                p for p in folder.iterdir() if p.suffix == ".csv" and not p.name.startswith(".")
+            )
+        except FileNotFoundError:
+            return []
+
+
+def batch_id_for(rows: list[Row], data: bytes) -> str:
+    """Deterministic: the first cycle's time and a hash of the content."""
+    first = min(row["cycle_timestamp_iso"] for row in rows)
+    stamp = parse_iso(first).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{hashlib.sha256(data).hexdigest()[:12]}"

@@ -1,0 +1,248 @@
+"""A fake router.huggingface.co (and models-json listing) on 127.0.0.1.
+
+Each (provider, provider model id) pair can be told how to behave: answer after a latency,
+fail with a status, hang, trickle bytes, never send headers, drop the connection, echo the
+Authorization header back, send a huge or non-UTF-8 body, or fail N times then answer.
+
+In a test:   with FakeRouter(world) as router: ... router.url ...
+Standalone:  python -m tests.fakes.router --world world.json [--port 0]   (prints the URL)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ANSWER = "123/2 = 61.5; 61.5*3.2 = 196.8; 196.8*9 = **1771.2**"
+
+
+def completion(content: str | None = ANSWER, *, model: str = "m", usage: bool = True) -> bytes:
+    body: dict[str, Any] = {
+        "id": "cmpl-1",
+        "object": "chat.completion",
+        "created": 1765840585,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+    if usage:
+        body["usage"] = {"prompt_tokens": 20, "completion_tokens": 42, "total_tokens": 62}
+    return json.dumps(body).encode()
+
+
+def listing(pairs: dict[str, list[str]], *, extra_status: str = "live") -> dict[str, Any]:
+    """A models-json page: {model_id: [provider, ...]}; providerId is '<provider>/<model>'."""
+    models = []
+    for model_id, providers in pairs.items():
+        entries = [
+            {
+                "provider": provider,
+                "providerStatus": "live",
+                "modelStatus": extra_status,
+                "providerId": f"{provider}/{model_id.split('/')[-1].lower()}",
+                "task": "conversational",
+            }
+            for provider in providers
+        ]
+        models.append({"id": model_id, "availableInferenceProviders": entries})
+    return {"models": models, "numItemsPerPage": 30, "numTotalItems": len(models), "pageIndex": 0}
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+@dataclass
+class World:
+    listing: Any = field(default_factory=lambda: listing({}))
+    listing_status: int = 200
+    listing_raw: bytes | None = None  # served as-is instead of `listing` when set
+    behaviours: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default: dict[str, Any] = field(default_factory=lambda: {"kind": "ok"})
+
+
+class FakeRouter:
+    def __init__(self, world: World | None = None, port: int = 0) -> None:
+        self.world = world or World()
+        self.seen: list[Seen] = []
+        self.calls: dict[str, int] = {}
+        self.closing = threading.Event()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def listing_url(self) -> str:
+        return f"{self.url}/models-json?inference_provider=all&pipeline_tag=text-generation"
+
+    def __enter__(self) -> FakeRouter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closing.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def behaviour(self, provider: str, model: str) -> dict[str, Any]:
+        world = self.world
+        return world.behaviours.get(f"{provider}|{model}") or world.behaviours.get(
+            provider, world.default
+        )
+
+    def count(self, key: str) -> int:
+        with self._lock:
+            self.calls[key] = self.calls.get(key, 0) + 1
+            return self.calls[key]
+
+    def record(self, seen: Seen) -> None:
+        with self._lock:
+            self.seen.append(seen)
+
+
+def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if not self.path.startswith("/models-json"):
+                self._send(404, b'{"error":"not found"}')
+                return
+            world = router.world
+            raw = world.listing_raw
+            if raw is None:
+                raw = json.dumps(world.listing).encode()
+            ctype = "text/html" if raw.lstrip()[:1] == b"<" else "application/json"
+            self._send(world.listing_status, raw, ctype)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            router.record(Seen(self.path, dict(self.headers), body, time.monotonic()))
+            try:
+                model = str(json.loads(body).get("model", ""))
+            except ValueError:
+                model = ""
+            provider = self.path.strip("/").split("/")[0]
+            if self.path == "/v1/chat/completions" and ":" in model:
+                model, provider = model.rsplit(":", 1)
+            self._behave(router.behaviour(provider, model), provider, model)
+
+        def _behave(self, how: dict[str, Any], provider: str, model: str) -> None:
+            kind = how.get("kind", "ok")
+            time.sleep(float(how.get("latency", 0)))
+            if kind == "flaky":
+                if router.count(f"{provider}|{model}") <= int(how.get("fail_times", 1)):
+                    self._send(int(how.get("status", 503)), b'{"error":"warming up"}')
+                    return
+                kind = "ok"
+            if kind == "ok":
+                self._send(200, completion(how.get("answer", ANSWER), model=model))
+            elif kind == "status":
+                body = how.get("body", '{"error":"provider error"}')
+                self._send(int(how["status"]), body.encode(), how.get("ctype", "application/json"))
+            elif kind == "raw":
+                self._send(int(how.get("status", 200)), how["body"].encode("latin-1"))
+            elif kind == "big":
+                size = int(how.get("size", 5_000_000))
+                self._send(200, b'{"pad":"' + b"x" * size + b'"}')
+            elif kind == "invalid_utf8":
+                self._send(200, b'{"choices":[{"message":{"content":"\xff\xfe 1771.2 \xc3"}}]}')
+            elif kind == "echo":
+                auth = self.headers.get("Authorization", "")
+                content = f"you sent {auth}; answer 1771.2"
+                self._send(
+                    200, completion(content, model=model), extra={"X-Echo-Authorization": auth}
+                )
+            elif kind in ("hang", "no_headers"):
+                router.closing.wait(float(how.get("for", 3600)))
+            elif kind == "trickle":
+                self._trickle(float(how.get("interval", 1.0)), int(how.get("bytes", 3600)))
+            elif kind == "drop":
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+            else:
+                raise ValueError(f"unknown behaviour {kind}")
+
+        def _trickle(self, interval: float, total: int) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(total))
+            self.end_headers()
+            for _ in range(total):
+                if router.closing.wait(interval):
+                    return
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:
+                    return
+
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            ctype: str = "application/json",
+            extra: dict[str, str] | None = None,
+        ) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Inference-Provider", "fake")
+                for name, value in (extra or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--world", type=Path, required=True, help="JSON: listing, behaviours")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    spec = json.loads(args.world.read_text())
+    world = World(
+        listing=spec.get("listing", listing({})),
+        behaviours=spec.get("behaviours", {}),
+        default=spec.get("default", {"kind": "ok"}),
+    )
+    with FakeRouter(world, args.port) as router:
+        print(router.url, flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.router import FakeRouter, World, listing
+from tests.helpers import run_cli
+
+TOKEN = "hf_" + "d" * 34
+PAIRS = {
+    "org/alpha": ["groq", "novita", "newco"],
+    "org/beta": ["together", "hf-inference"],
+}
+
+
+@pytest.fixture
+def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
+    with FakeRouter(World(listing=listing(PAIRS))) as fake:
+        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
+        monkeypatch.setenv("ROUTER_BASE_URL", "https://router.test")
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        yield fake
+
+
+def test_dry_run_prints_one_json_object_per_planned_call(
+    router: FakeRouter, tmp_path: Path
+) -> None:
+    result = run_cli("collect", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    plans = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(p["model_id"], p["provider_name"]) for p in plans] == [
+        ("org/alpha", "groq"),
+        ("org/alpha", "novita"),
+        ("org/alpha", "newco"),
+        ("org/beta", "together"),
+        ("org/beta", "hf-inference"),
+    ]
+    groq = plans[0]
+    assert groq == {
+        "model_id": "org/alpha",
+        "provider_name": "groq",
+        "provider_model_id": "groq/alpha",
+        "request_url": "https://router.test/groq/openai/v1/chat/completions",
+        "request_body": {
+            "messages": [{"role": "user", "content": "Solve this: 123/2*3.2*9"}],
+            "max_tokens": 512,
+            "model": "groq/alpha",
+            "stream": False,
+        },
+    }
+    assert plans[2]["request_url"] == "https://router.test/v1/chat/completions"
+    assert plans[2]["request_body"]["model"] == "org/alpha:newco"
+    assert (
+        plans[4]["request_url"]
+        == "https://router.test/hf-inference/models/hf-inference/beta/v1/chat/completions"
+    )
+
+
+def test_dry_run_calls_nothing_writes_nothing_and_prints_no_token(
+    router: FakeRouter, tmp_path: Path
+) -> None:
+    result = run_cli("collect", "--dry-run")
+    assert result.exit_code == 0
+    assert router.seen == []  # no inference request
+    assert list(tmp_path.iterdir()) == []  # no buffer, no state folder
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_dry_run_works_without_a_token(router: FakeRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_TOKEN")
+    assert run_cli("collect", "--dry-run").exit_code == 0
+
+
+def test_dry_run_from_a_models_file(
+    router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = tmp_path.parent / f"{tmp_path.name}-models.json"
+    saved.write_text(json.dumps(listing({"org/gamma": ["cerebras"]})))
+    monkeypatch.setenv("MODELS_API_URL", "http://127.0.0.1:9/never")
+    result = run_cli("collect", "--dry-run", "--models-file", str(saved))
+    assert result.exit_code == 0, result.stderr
+    [plan] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert plan["request_url"] == "https://router.test/cerebras/v1/chat/completions"
+
+
+def test_logs_go_to_stderr_as_json_lines(router: FakeRouter) -> None:
+    result = run_cli("collect", "--dry-run")
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    assert {"ts", "level", "event"} <= set(events[0])
+    fetched = next(e for e in events if e["event"] == "models_fetched")
+    assert fetched["count"] == 2 and fetched["ids"] == ["org/alpha", "org/beta"]
+    assert any(e["event"] == "unmapped_providers" and e["providers"] == ["newco"] for e in events)
+
+
+@pytest.mark.parametrize(
+    "world, message",
+    [
+        (World(listing_raw=b"<html>oops</html>"), "is HTML, not JSON"),
+        (World(listing_raw=b'{"models": [{"id"'), "is not valid JSON"),
+        (World(listing_raw=b'{"data": []}'), "has no 'models' key"),
+        (World(listing_status=503), "answered HTTP 503"),
+    ],
+)
+def test_listing_failures_exit_1_with_one_line(
+    world: World, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeRouter(world) as fake:
+        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
+        result = run_cli("collect", "--dry-run")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_unreachable_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELS_API_URL", "http://127.0.0.1:9/models-json")
+    result = run_cli("collect", "--dry-run")
+    assert result.exit_code == 1
+    assert "Error: model listing unreachable at http://127.0.0.1:9/models-json" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        (
+            "MODELS_TO_FETCH",
+            "abc",
+            "Error: invalid setting MODELS_TO_FETCH: Input should be a valid integer",
+        ),
+        ("PUSH_INTERVAL_CYCLES", "0", "Error: invalid setting PUSH_INTERVAL_CYCLES"),
+        (
+            "PROVIDER_ENDPOINT_MAPPING_PATH",
+            "/nonexistent/p.toml",
+            "Error: PROVIDER_ENDPOINT_MAPPING_PATH /nonexistent/p.toml: file not found",
+        ),
+    ],
+)
+def test_bad_settings_exit_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MODELS_API_URL", "http://127.0.0.1:9/never")
+    result = run_cli("collect", "--dry-run")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(expected)
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("Error")]) == 1
+
+
+def test_malformed_mapping_file_exits_2_naming_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "providers.toml"
+    bad.write_text("[routes]\ngroq = '/groq'\n[routes\n")
+    monkeypatch.setenv("PROVIDER_ENDPOINT_MAPPING_PATH", str(bad))
+    result = run_cli("collect", "--dry-run")
+    assert result.exit_code == 2
+    assert f"Error: PROVIDER_ENDPOINT_MAPPING_PATH {bad}: malformed TOML" in result.stderr
+    assert "line 3" in result.stderr
+
+
+def test_secret_in_a_bad_setting_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("MAX_RETRIES", TOKEN)
+    result = run_cli("collect", "--dry-run")
+    assert result.exit_code == 2
+    assert TOKEN not in result.stderr
+
+
+def test_collect_without_token_is_a_config_error(
+    router: FakeRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_TOKEN")
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 2
+    assert "Error: HF_TOKEN is not set" in result.stderr
+
+
+def test_help_on_every_command() -> None:
+    for args in (["--help"], ["collect", "--help"]):
+        result = run_cli(*args)
+        assert result.exit_code == 0
+        assert "Usage" in result.stdout
+
+
+def test_python_dash_m_and_terminal_table(router: FakeRouter, tmp_path: Path) -> None:
+    """On a terminal the plan is a table; `python -m inference_tracker` is the same program."""
+    env = {**os.environ, "COLUMNS": "200"}
+    leader, follower = pty.openpty()
+    proc = subprocess.run(
+        [sys.executable, "-m", "inference_tracker", "collect", "--dry-run"],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    text = out.decode()
+    assert proc.returncode == 0, proc.stderr
+    assert "planned calls" in text and "groq/alpha" in text
+    assert not text.lstrip().startswith("{")
+    assert TOKEN not in text

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+
+from inference_tracker import USER_AGENT
+from inference_tracker.discovery import (
+    ListingError,
+    Target,
+    fetch_models,
+    live_targets,
+    page_url,
+    parse_page,
+    read_models_file,
+)
+from tests.helpers import quiet_log
+
+URL = "https://hub.test/models-json?inference_provider=all&pipeline_tag=text-generation"
+
+
+def provider(
+    name: str, pid: str, status: str = "live", model_status: str = "live", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "provider": name,
+        "providerId": pid,
+        "providerStatus": status,
+        "modelStatus": model_status,
+        **extra,
+    }
+
+
+def test_parse_valid_page() -> None:
+    page = parse_page(json.dumps({"models": [{"id": "a/b"}], "numTotalItems": 611}), "x")
+    assert page.models == [{"id": "a/b"}]
+    assert page.total == 611
+
+
+def test_empty_models_is_fine() -> None:
+    assert parse_page(b'{"models": []}', "x").models == []
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"<!doctype html><html>rate limited</html>", "is HTML, not JSON"),
+        (b'{"models": [', "is not valid JSON"),
+        (b'{"items": []}', "has no 'models' key"),
+        (b"[1, 2]", "has no 'models' key"),
+        (b'{"models": {"id": "x"}}', "'models' is not a list"),
+        (b"", "is not valid JSON"),
+    ],
+)
+def test_unusable_pages_are_clear_errors(payload: bytes, message: str) -> None:
+    with pytest.raises(ListingError, match=message):
+        parse_page(payload, "somewhere")
+
+
+def test_keeps_only_live_live_providers() -> None:
+    log, _ = quiet_log()
+    models = [
+        {
+            "id": "org/m",
+            "availableInferenceProviders": [
+                provider("novita", "n/m"),
+                provider("together", "t/m", model_status="error"),
+                provider("groq", "g/m", status="staging"),
+                provider("cerebras", "c/m", model_status="staging"),
+            ],
+        }
+    ]
+    assert live_targets(models, 5, log) == [Target("org/m", "novita", "n/m")]
+
+
+def test_keeps_the_first_n_models_in_order() -> None:
+    log, _ = quiet_log()
+    models = [
+        {"id": f"org/m{i}", "availableInferenceProviders": [provider("groq", f"g{i}")]}
+        for i in range(8)
+    ]
+    targets = live_targets(models, 3, log)
+    assert [t.model_id for t in targets] == ["org/m0", "org/m1", "org/m2"]
+
+
+def test_accepts_the_original_name_field_and_ignores_extra_fields() -> None:
+    log, _ = quiet_log()
+    entry = {
+        "name": "groq",
+        "providerId": "g/m",
+        "providerStatus": "live",
+        "modelStatus": "live",
+        "features": {"toolCalling": True},
+        "pricingOutput": 3.38,
+    }
+    models = [{"id": "org/m", "likes": 3, "availableInferenceProviders": [entry]}]
+    assert live_targets(models, 5, log) == [Target("org/m", "groq", "g/m")]
+
+
+def test_models_without_providers_give_no_targets() -> None:
+    log, _ = quiet_log()
+    models = [
+        {"id": "a/none"},
+        {"id": "a/empty", "availableInferenceProviders": []},
+        {"id": "a/null", "availableInferenceProviders": None},
+    ]
+    assert live_targets(models, 5, log) == []
+
+
+def test_malformed_entries_are_skipped_with_a_warning() -> None:
+    log, stream = quiet_log()
+    models = [
+        {
+            "id": "org/a",
+            "availableInferenceProviders": [
+                {"providerId": "x", "providerStatus": "live", "modelStatus": "live"},  # no provider
+                {
+                    "provider": "groq",
+                    "providerStatus": "live",
+                    "modelStatus": "live",
+                },  # no providerId
+                provider("novita", 42),  # wrong type
+                "not an object",
+                provider("together", "t/a"),
+            ],
+        },
+        {"id": 7},  # model id of the wrong type
+        "garbage",
+        {"id": "org/b", "availableInferenceProviders": "nope"},
+    ]
+    targets = live_targets(models, 5, log)
+    assert targets == [Target("org/a", "together", "t/a")]
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert sum(e["event"] == "provider_entry_skipped" for e in events) == 4
+    assert sum(e["event"] == "listing_entry_skipped" for e in events) == 3
+    assert all(e["level"] == "warning" for e in events)
+
+
+def test_page_url_adds_the_page_number() -> None:
+    assert page_url(URL, 0) == URL
+    assert page_url(URL, 2).endswith("&p=2")
+    assert page_url(page_url(URL, 1), 2).count("p=") == 1
+
+
+@responses.activate
+def test_fetch_sends_a_user_agent_and_a_timeout() -> None:
+    responses.get(URL, json={"models": [{"id": "a/b"}], "numTotalItems": 1})
+    models = fetch_models(requests.Session(), URL, 5, USER_AGENT)
+    assert models == [{"id": "a/b"}]
+    sent = responses.calls[0].request
+    assert sent.headers["User-Agent"].startswith("inference-tracker/")
+    assert sent.req_kwargs["timeout"] is not None
+
+
+@responses.activate
+def test_fetch_follows_pages_until_enough_models() -> None:
+    first = [{"id": f"a/{i}"} for i in range(30)]
+    second = [{"id": f"b/{i}"} for i in range(30)]
+    pages = {None: first, "1": second}
+
+    def serve(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        p = parse_qs(urlsplit(str(request.url)).query).get("p", [None])[0]
+        return 200, {}, json.dumps({"models": pages[p], "numTotalItems": 611})
+
+    responses.add_callback(responses.GET, URL.split("?")[0], callback=serve)
+    models = fetch_models(requests.Session(), URL, 45, USER_AGENT)
+    assert len(models) == 60
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_fetch_stops_when_the_listing_runs_out() -> None:
+    responses.get(URL, json={"models": [{"id": "a/1"}], "numTotalItems": 1})
+    assert len(fetch_models(requests.Session(), URL, 45, USER_AGENT)) == 1
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"status": 429, "body": "slow down"}, "answered HTTP 429"),
+        ({"status": 500, "body": "boom"}, "answered HTTP 500"),
+        ({"body": requests.ConnectTimeout("t")}, "timed out"),
+        ({"body": requests.ConnectionError("refused")}, "unreachable"),
+        ({"status": 200, "body": "<html>login</html>"}, "is HTML"),
+    ],
+)
+def test_fetch_failures_are_listing_errors(kwargs: dict[str, Any], message: str) -> None:
+    responses.get(URL, **kwargs)
+    with pytest.raises(ListingError, match=message):
+        fetch_models(requests.Session(), URL, 5, USER_AGENT)
+
+
+def test_models_file(tmp_path: Path) -> None:
+    path = tmp_path / "models.json"
+    path.write_text(json.dumps({"models": [{"id": "a/b"}]}))
+    assert read_models_file(path) == [{"id": "a/b"}]
+    with pytest.raises(ListingError, match="cannot read models file"):
+        read_models_file(tmp_path / "missing.json")
