@@ -24,7 +24,13 @@ import requests
 import typer
 
 from inference_tracker import USER_AGENT, __version__
-from inference_tracker.config import ConfigError, Settings, load_provider_map, load_settings
+from inference_tracker.config import (
+    ConfigError,
+    ProviderMap,
+    Settings,
+    load_provider_map,
+    load_settings,
+)
 from inference_tracker.cycle import Request, plan_calls, run_calls
 from inference_tracker.discovery import ListingError, fetch_models, live_targets, read_models_file
 from inference_tracker.logs import EventLog, route_library_logs
@@ -133,9 +139,16 @@ class _Signals:
         self.stop = threading.Event()
         self.received: int | None = None
 
-    def install(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._handle)
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {
+            sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received = self.received or signum
@@ -171,13 +184,27 @@ def collect(
 
 
 def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | None) -> int:
-    settings, log = ctx.settings, ctx.log
+    settings = ctx.settings
     providers = load_provider_map(settings.provider_endpoint_mapping_path)
     if not dry_run and settings.hf_token is None:
         raise ConfigError("HF_TOKEN is not set; collect needs it for the inference calls")
     signals = _Signals()
-    if not dry_run:
-        signals.install()
+    with signals.installed() if not dry_run else contextlib.nullcontext():
+        return _cycle(
+            ctx, providers, signals, dry_run=dry_run, no_push=no_push, models_file=models_file
+        )
+
+
+def _cycle(
+    ctx: Context,
+    providers: ProviderMap,
+    signals: _Signals,
+    *,
+    dry_run: bool,
+    no_push: bool,
+    models_file: Path | None,
+) -> int:
+    settings, log = ctx.settings, ctx.log
     session = _session(settings.max_concurrency)
     started_mono = time.monotonic()
     cycle_start = datetime.now(UTC)

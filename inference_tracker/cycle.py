@@ -19,7 +19,7 @@ from inference_tracker.probe import Clock, Limits, probe
 from inference_tracker.record import Call, Outcome
 
 UNIFIED_ROUTE = "/v1/chat/completions"
-STOP_GRACE_SECONDS = 5.0
+STOP_GRACE_SECONDS = 3.0
 _POLL_SECONDS = 0.1
 
 

@@ -271,11 +271,11 @@ class Store:
         """Store a cycle's rows and count it, under the lock. Returns the new counter."""
         with self.data_lock():
             self._clean_temps()
+            state = self.read_state()  # before the buffer changes: recovery counts what is there
             existing = self._buffer_bytes()
             chunks = [existing] if existing else []
             chunks.append(encode_rows(rows, header=not existing))
             atomic_write(self.buffer_path, chunks)
-            state = self.read_state()
             state.pop("recovered", None)
             state["cycle_counter"] = int(state.get("cycle_counter", 0)) + 1
             state["last_cycle"] = summary

@@ -1,0 +1,170 @@
+"""One call, with `responses` standing in for the router: retries, timing, body cap."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+import responses
+
+from inference_tracker.probe import Clock, Limits, probe
+from inference_tracker.record import Call, Outcome
+from tests.fakes.router import completion
+
+URL = "https://router.test/groq/openai/v1/chat/completions"
+TOKEN = "hf_" + "p" * 34
+CALL = Call("org/m", "groq", "g/m", URL, '{"model":"g/m"}', {"Content-Type": "application/json"})
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class FakeClock:
+    """Monotonic time that moves only when told (each read can advance it)."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now = 1000.0
+        self.step = step
+        self.start_wall = datetime(2026, 11, 27, tzinfo=UTC)
+
+    def monotonic(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def wall(self) -> datetime:
+        return self.start_wall + timedelta(seconds=self.now - 1000.0)
+
+    def clock(self) -> Clock:
+        return Clock(monotonic=self.monotonic, wall=self.wall)
+
+
+def run(
+    limits: Limits = DEFAULT_LIMITS, deadline: float = 1e9, clock: FakeClock | None = None
+) -> tuple[Outcome, list[float]]:
+    slept: list[float] = []
+    fake = clock or FakeClock()
+    outcome = probe(
+        requests.Session(), CALL, TOKEN, limits=limits, deadline=deadline,
+        stop=threading.Event(), clock=fake.clock(), sleep=slept.append,
+    )  # fmt: skip
+    return outcome, slept
+
+
+@responses.activate
+def test_success_sends_the_token_and_reads_the_body() -> None:
+    responses.post(URL, body=completion())
+    outcome, slept = run()
+    assert outcome.error_class == "ok" and outcome.status == 200 and outcome.attempts == 1
+    assert outcome.body == completion()
+    assert slept == []
+    sent = responses.calls[0].request
+    assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.body == b'{"model":"g/m"}'
+
+
+@responses.activate
+def test_503_then_200_retries_once_after_one_second() -> None:
+    responses.post(URL, status=503, body="cold start")
+    responses.post(URL, body=completion())
+    outcome, slept = run()
+    assert outcome.error_class == "ok" and outcome.attempts == 2
+    assert slept == [1.0]
+    assert slept == [1.0]
+
+
+@responses.activate
+def test_500_three_times_gives_up_after_two_retries() -> None:
+    for _ in range(4):
+        responses.post(URL, status=500, json={"error": "boom"})
+    outcome, slept = run()
+    assert outcome.error_class == "http_error" and outcome.status == 500
+    assert outcome.attempts == 3
+    assert outcome.error_message == "HTTP 500: boom"
+    assert slept == [1.0, 3.0]
+    assert len(responses.calls) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 402, 404, 422, 429])
+@responses.activate
+def test_4xx_is_never_retried(status: int) -> None:
+    responses.post(URL, status=status, json={"error": "no"})
+    outcome, slept = run()
+    assert outcome.error_class == "http_error" and outcome.status == status
+    assert outcome.attempts == 1 and slept == []
+
+
+@responses.activate
+def test_timeout_is_retried_then_recorded() -> None:
+    for _ in range(3):
+        responses.post(URL, body=requests.ReadTimeout("read timed out"))
+    outcome, slept = run()
+    assert outcome.error_class == "timeout" and outcome.status == -1
+    assert outcome.attempts == 3 and slept == [1.0, 3.0]
+
+
+@responses.activate
+def test_connection_reset_then_success() -> None:
+    responses.post(
+        URL, body=requests.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
+    )
+    responses.post(URL, body=completion())
+    outcome, slept = run()
+    assert outcome.error_class == "ok" and outcome.attempts == 2
+    assert slept == [1.0]
+
+
+@responses.activate
+def test_connection_errors_to_the_end() -> None:
+    for _ in range(3):
+        responses.post(URL, body=requests.ConnectionError("refused"))
+    outcome, _ = run(Limits(max_retries=2))
+    assert outcome.error_class == "connection_error" and outcome.status == -1
+    assert outcome.attempts == 3
+
+
+@responses.activate
+def test_zero_retries() -> None:
+    responses.post(URL, status=503)
+    outcome, slept = run(Limits(max_retries=0))
+    assert outcome.attempts == 1 and slept == []
+
+
+@responses.activate
+def test_no_retry_when_the_delay_would_pass_the_deadline() -> None:
+    responses.post(URL, status=503)
+    clock = FakeClock()
+    outcome, slept = run(deadline=clock.now + 0.5, clock=clock)
+    assert outcome.attempts == 1 and slept == []
+
+
+@responses.activate
+def test_body_over_the_cap_is_cut_and_counted() -> None:
+    responses.post(URL, body=b"x" * 5_000_000)
+    outcome, _ = run(Limits(body_cap=1000))
+    assert len(outcome.body) == 1000
+    assert outcome.cut_bytes == 4_999_000
+
+
+@responses.activate
+def test_duration_is_the_final_attempt_only() -> None:
+    """The clock advances 0.1 s per read: earlier attempts and sleeps are not in duration_ms."""
+    responses.post(URL, status=503)
+    responses.post(URL, body=completion())
+    clock = FakeClock(step=0.1)
+    outcome, _ = run(clock=clock)
+    assert outcome.attempts == 2
+    # final attempt: t0 read, then a few reads while reading the body; far less than both attempts
+    assert 0 < outcome.duration_ms < 1000
+    first_start = clock.start_wall + timedelta(seconds=0.1)
+    assert outcome.started > first_start
+
+
+@responses.activate
+def test_deadline_already_passed_makes_no_request() -> None:
+    clock = FakeClock()
+    outcome, _ = run(deadline=clock.now - 1, clock=clock)
+    assert outcome.error_class == "deadline"
+    assert len(responses.calls) == 0

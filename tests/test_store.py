@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from inference_tracker.record import COLUMNS
+from inference_tracker.store import (
+    Store,
+    StoreError,
+    batch_id_for,
+    decode_rows,
+    encode_rows,
+    read_csv,
+)
+from tests.rows import T0, cycle_rows, make_row
+
+SUMMARY = {"started": "x", "rows": 0, "ok": 0, "failed": 0, "duration_s": 0.1}
+
+
+def store_at(tmp_path: Path) -> Store:
+    return Store(tmp_path / "buf.csv", tmp_path / ".tracker", lock_timeout=2)
+
+
+def test_append_writes_the_header_once_and_counts_cycles(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    assert store.append_cycle(cycle_rows(0), SUMMARY) == 1
+    assert store.append_cycle(cycle_rows(1), SUMMARY) == 2
+    data = (tmp_path / "buf.csv").read_bytes()
+    assert data.count(b"cycle_timestamp_iso,model_id") == 1
+    assert data.startswith(",".join(COLUMNS).encode() + b"\r\n")
+    read = store.buffer_rows()
+    assert read.problems == [] and len(read.rows) == 8
+    assert store.read_state()["cycle_counter"] == 2
+    assert store.read_state()["last_cycle"] == SUMMARY
+
+
+def test_rfc4180_round_trip(tmp_path: Path) -> None:
+    nasty = 'a,b "quoted" \r\n new line, \x00 nul, émoji 🙂'
+    store = store_at(tmp_path)
+    store.append_cycle([make_row(body=nasty)], SUMMARY)
+    with open(tmp_path / "buf.csv", encoding="utf-8", newline="") as f:
+        [row] = list(csv.DictReader(f))
+    assert row["response_body_raw"] == nasty
+    assert list(row) == list(COLUMNS)
+
+
+def test_no_temp_files_are_left(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.append_cycle(cycle_rows(0), SUMMARY)
+    leftovers = [p.name for p in tmp_path.rglob(".*tmp*")]
+    assert leftovers == []
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.ensure_dirs()
+    (tmp_path / ".buf.csv.tmp-99999").write_bytes(b"half a row")
+    store.append_cycle(cycle_rows(0), SUMMARY)
+    assert not (tmp_path / ".buf.csv.tmp-99999").exists()
+
+
+def test_a_torn_last_row_is_reported_not_raised() -> None:
+    whole = encode_rows(cycle_rows(0), header=True)
+    torn = whole + encode_rows([make_row(5)], header=False)[:40]
+    read = decode_rows(torn, "buf.csv")
+    assert len(read.rows) == 4
+    assert len(read.problems) == 1 and "buf.csv line" in read.problems[0]
+
+
+def test_a_buffer_of_another_layout_is_set_aside(tmp_path: Path) -> None:
+    (tmp_path / "buf.csv").write_text("cycle_timestamp_iso,model_id\n2025,x\n")
+    store = store_at(tmp_path)
+    store.append_cycle(cycle_rows(0), SUMMARY)
+    assert len(store.buffer_rows().rows) == 4
+    aside = list(tmp_path.glob("buf.csv.other-schema-*"))
+    assert len(aside) == 1 and aside[0].read_text().startswith("cycle_timestamp_iso,model_id\n")
+    assert "another column layout" in store.warnings[0]
+
+
+def _append_many(args: tuple[str, int]) -> None:
+    folder, worker = args
+    store = Store(Path(folder) / "buf.csv", Path(folder) / ".tracker", lock_timeout=30)
+    for cycle in range(5):
+        store.append_cycle(cycle_rows(worker * 100 + cycle), SUMMARY)
+
+
+def test_overlapping_processes_each_count_once_and_lose_nothing(tmp_path: Path) -> None:
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        pool.map(_append_many, [(str(tmp_path), w) for w in range(4)])
+    store = store_at(tmp_path)
+    read = store.buffer_rows()
+    assert read.problems == []
+    assert len(read.rows) == 4 * 5 * 4
+    assert (
+        len({(r["cycle_timestamp_iso"], r["model_id"], r["provider_name"]) for r in read.rows})
+        == 80
+    )
+    assert store.read_state()["cycle_counter"] == 20
+
+
+def test_lock_wait_is_bounded_and_says_so(tmp_path: Path) -> None:
+    waits: list[str] = []
+    holder = store_at(tmp_path)
+    waiter = Store(
+        tmp_path / "buf.csv", tmp_path / ".tracker", lock_timeout=0.2, on_wait=waits.append
+    )
+    message = r"another tracker run holds .*lock; gave up after 0.2 s"
+    with holder.data_lock(), pytest.raises(StoreError, match=message), waiter.data_lock():
+        pass
+    assert waits == ["data lock"]
+    with waiter.data_lock():  # free again once the holder is done
+        pass
+
+
+def test_unwritable_buffer_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("")
+    store = Store(tmp_path / "not-a-dir" / "buf.csv", tmp_path / ".tracker")
+    with pytest.raises(StoreError, match=r"cannot create .*not-a-dir"):
+        store.append_cycle(cycle_rows(0), SUMMARY)
+
+
+def test_disk_full_keeps_the_old_buffer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = store_at(tmp_path)
+    store.append_cycle(cycle_rows(0), SUMMARY)
+    before = (tmp_path / "buf.csv").read_bytes()
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(StoreError, match="no space left on device"):
+        store.append_cycle(cycle_rows(1), SUMMARY)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert (tmp_path / "buf.csv").read_bytes() == before
+    assert store.read_state()["cycle_counter"] == 1
+
+
+def test_corrupt_state_is_rebuilt_from_the_files(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    for cycle in range(3):
+        store.append_cycle(cycle_rows(cycle), SUMMARY)
+    store.state_path.write_text("{not json")
+    state = store.read_state()
+    assert state["cycle_counter"] == 3
+    assert "rebuilt from the files on disk" in state["last_error"]["message"]
+    assert store.append_cycle(cycle_rows(3), SUMMARY) == 4
+
+
+def test_seal_moves_the_buffer_to_a_deterministic_pending_batch(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.append_cycle(cycle_rows(0), SUMMARY)
+    data = (tmp_path / "buf.csv").read_bytes()
+    batch = store.seal()
+    assert batch is not None
+    assert batch.id == batch_id_for(cycle_rows(0), data)
+    assert batch.id.startswith("20261127T100000Z-")
+    assert batch.rows == 4 and batch.first_cycle == T0
+    assert not (tmp_path / "buf.csv").exists()
+    assert store.pending() == [batch]
+    assert store.seal() is None
+    store.append_cycle(cycle_rows(1), SUMMARY)
+    assert store.buffer_rows().rows[0]["cycle_timestamp_iso"].startswith("2026-11-27T10:05")
+
+
+def test_same_content_same_batch_id() -> None:
+    rows = cycle_rows(0)
+    data = encode_rows(rows, header=True)
+    assert batch_id_for(rows, data) == batch_id_for(rows, bytes(data))
+    other = encode_rows(cycle_rows(1), header=True)
+    assert batch_id_for(rows, data) != batch_id_for(cycle_rows(1), other)
+
+
+def test_archive_moves_batches_and_prunes_after_seven_days(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.append_cycle(cycle_rows(0), SUMMARY)
+    old = store.seal()
+    assert old is not None
+    store.archive([old], T0 - timedelta(days=8))
+    store.append_cycle(cycle_rows(1), SUMMARY)
+    new = store.seal()
+    assert new is not None
+    store.archive([new], T0)
+    assert store.pending() == []
+    assert [p.name for p in store.archived()] == [new.path.name]
+    assert len(read_csv(store.archived()[0]).rows) == 4
+
+
+def test_state_file_is_json(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.append_cycle(cycle_rows(0), SUMMARY)
+    assert json.loads(store.state_path.read_text())["cycle_counter"] == 1
