@@ -284,7 +284,7 @@ def _cycle(
         log.error("csv_write_failed", error=str(exc), rows=len(rows))
         raise
     for warning in store.warnings:
-        log.warning("buffer_set_aside", detail=warning)
+        log.warning("store_warning", detail=warning)
     log.info("cycle_finished", **summary, cycle_counter=counter)
     if result.interrupted:
         return signals.exit_code()
@@ -331,6 +331,41 @@ def _print_plan(calls: list[Call], scrub: Scrubber) -> None:
         if call.skip_reason:
             plan["skip_reason"] = call.skip_reason
         sys.stdout.write(scrub(json.dumps(plan, ensure_ascii=False)) + "\n")
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of the summary.")
+    ] = False,
+    since: Annotated[
+        str, typer.Option("--since", help="Window of the provider table: 1h, 6h, 24h or 7d.")
+    ] = "24h",
+) -> None:
+    """Show whether the tracker and the providers are healthy (local files only, no network)."""
+    from inference_tracker import report  # lazy: keeps the other commands' start-up lean
+
+    with _boundary():
+        if since not in report.WINDOWS:
+            choices = ", ".join(report.WINDOWS)
+            raise ConfigError(f"--since must be one of {choices} (got {since!r})")
+        ctx = _context()
+    with _boundary(ctx.scrub):
+        now, hours = datetime.now(UTC), report.WINDOWS[since]
+        snapshot = report.read_snapshot(_store(ctx), now=now, hours=hours)
+        view = report.SettingsView.from_settings(ctx.settings)
+        data = report.scrub_all(
+            report.build_status(snapshot, view, now=now, hours=hours), ctx.scrub
+        )
+        if as_json:
+            text = report.render_json(data)
+        else:
+            text = report.render_text(data, color=sys.stdout.isatty())
+        report.write_out(ctx.scrub(text), sys.stdout)
+    raise typer.Exit(EXIT_OK)
 
 
 def main() -> None:

@@ -235,6 +235,10 @@ class Store:
         ]:
             cycles.update(row["cycle_timestamp_iso"] for row in read_csv(path).rows)
         archived = self._csv_files(self.archive_dir)
+        self.warnings.append(
+            f"{self.state_path} was unreadable ({why[:120]}); "
+            f"rebuilt from the files on disk: {len(cycles)} cycles found"
+        )
         state: dict[str, Any] = {
             "version": STATE_VERSION,
             "cycle_counter": len(cycles),

@@ -1,0 +1,73 @@
+"""Hostile disk through the real `collect`: clear message, exit 1, nothing stored is damaged."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from inference_tracker.store import read_csv
+from tests.fakes.router import FakeRouter, World, listing
+from tests.helpers import run_cli
+
+TOKEN = "hf_" + "D1sk" * 9
+
+
+@pytest.fixture
+def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
+    with FakeRouter(World(listing=listing({"org/m": ["groq", "together"]}))) as fake:
+        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
+        monkeypatch.setenv("ROUTER_BASE_URL", fake.url)
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        yield fake
+
+
+def test_disk_full_exits_1_and_keeps_what_was_stored(
+    router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run_cli("collect", "--no-push").exit_code == 0
+    before = (tmp_path / "metrics_buffer.csv").read_bytes()
+    state_before = (tmp_path / ".tracker" / "state.json").read_bytes()
+
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    result = run_cli("collect", "--no-push")
+    monkeypatch.undo()
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: cannot write {Path('metrics_buffer.csv')}: no space left on device"
+    )
+    assert (tmp_path / "metrics_buffer.csv").read_bytes() == before
+    assert (tmp_path / ".tracker" / "state.json").read_bytes() == state_before
+    assert [p.name for p in tmp_path.glob(".*tmp*")] == []
+
+
+def test_buffer_folder_that_cannot_be_created(
+    router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    monkeypatch.setenv("LOCAL_CSV_PATH", str(tmp_path / "blocker" / "sub" / "buf.csv"))
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 1
+    assert "Error: cannot create" in result.stderr and "blocker" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_corrupt_state_is_recovered_not_reset(router: FakeRouter, tmp_path: Path) -> None:
+    for _ in range(3):
+        assert run_cli("collect", "--no-push").exit_code == 0
+    (tmp_path / ".tracker" / "state.json").write_bytes(b"\x00\x00garbage{")
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 0, result.stderr
+    state = json.loads((tmp_path / ".tracker" / "state.json").read_text())
+    assert state["cycle_counter"] == 4  # 3 cycles found on disk, plus this one
+    warning = next(
+        json.loads(line) for line in result.stderr.splitlines() if "store_warning" in line
+    )
+    assert "rebuilt from the files on disk: 3 cycles found" in warning["detail"]
+    assert len(read_csv(tmp_path / "metrics_buffer.csv").rows) == 8

@@ -1,0 +1,94 @@
+"""Hostile listings through the real `collect`: clear errors or skipped entries, no traceback."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from inference_tracker.store import read_csv
+from tests.fakes.router import FakeRouter, World, listing
+from tests.helpers import run_cli
+
+TOKEN = "hf_" + "H0st" * 9
+
+
+@pytest.fixture
+def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
+    with FakeRouter(World()) as fake:
+        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
+        monkeypatch.setenv("ROUTER_BASE_URL", fake.url)
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        yield fake
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"<!DOCTYPE html><html><body>Too many requests</body></html>", "is HTML, not JSON"),
+        (json.dumps(listing({"org/m": ["groq"]})).encode()[:-20], "is not valid JSON"),
+        (b'{"numTotalItems": 3}', "has no 'models' key"),
+        (b'{"models": "lots"}', "'models' is not a list"),
+        (b"\xff\xfe\x00garbage", "is not valid JSON"),
+    ],
+)
+def test_unusable_listing_skips_the_cycle(
+    router: FakeRouter, tmp_path: Path, raw: bytes, message: str
+) -> None:
+    router.world.listing_raw = raw
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith("Error: model listing from ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "metrics_buffer.csv").exists()
+    assert router.seen == []
+
+
+def test_bad_entries_are_skipped_and_the_rest_measured(router: FakeRouter, tmp_path: Path) -> None:
+    good = listing({"org/good": ["groq"]})["models"][0]
+    router.world.listing = {
+        "models": [
+            {
+                "id": "org/a",
+                "availableInferenceProviders": [
+                    {"providerId": "x", "providerStatus": "live", "modelStatus": "live"}
+                ],
+            },
+            {
+                "id": "org/b",
+                "availableInferenceProviders": [
+                    {"provider": "groq", "providerStatus": "live", "modelStatus": "live"}
+                ],
+            },
+            {"id": ["not", "a", "string"]},
+            {
+                "id": "org/c",
+                "availableInferenceProviders": [
+                    {"provider": 5, "providerId": {}, "providerStatus": True, "modelStatus": None}
+                ],
+            },
+            good,
+        ]
+    }
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 0, result.stderr
+    [row] = read_csv(tmp_path / "metrics_buffer.csv").rows
+    assert row["model_id"] == "org/good"
+    skipped = [json.loads(line) for line in result.stderr.splitlines() if "skipped" in line]
+    assert len(skipped) == 4
+
+
+def test_ten_thousand_models(
+    router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    router.world.listing = listing({f"org/m{i}": ["groq", "together"] for i in range(10_000)})
+    monkeypatch.setenv("MODELS_TO_FETCH", "5")
+    began = time.monotonic()
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 0, result.stderr
+    assert time.monotonic() - began < 10
+    assert len(read_csv(tmp_path / "metrics_buffer.csv").rows) == 10
