@@ -294,8 +294,25 @@ def _cycle(
 
 
 def _chained_push(ctx: Context, store: Store) -> bool:
-    """Push after the cycle; implemented with `tracker push`."""
+    """Push after the cycle. The rows are stored either way: a failure only delays them."""
+    from inference_tracker.publish import PushError
+
     ctx.log.info("push_due", interval=ctx.settings.push_interval_cycles)
+    try:
+        _push(ctx, store)
+    except (ConfigError, PushError, StoreError) as exc:
+        if not isinstance(exc, PushError):  # push_pending logged its own failure
+            ctx.log.error("push_failed", error=str(exc))
+        _fail(f"push failed; the rows are kept for the next push: {exc}", EXIT_PARTIAL, ctx.scrub)
+        return False
+    except Exception:
+        sys.stderr.write(ctx.scrub(traceback.format_exc()))
+        _fail(
+            "push failed with an internal error (traceback above); the rows are kept",
+            EXIT_PARTIAL,
+            ctx.scrub,
+        )
+        return False
     return True
 
 
@@ -331,6 +348,40 @@ def _print_plan(calls: list[Call], scrub: Scrubber) -> None:
         if call.skip_reason:
             plan["skip_reason"] = call.skip_reason
         sys.stdout.write(scrub(json.dumps(plan, ensure_ascii=False)) + "\n")
+
+
+# --- push ------------------------------------------------------------------------------------
+
+
+@app.command()
+def push() -> None:
+    """Upload every pending row to the dataset now, whatever the cycle counter says."""
+    from inference_tracker.publish import PushError
+
+    with _boundary():
+        ctx = _context()
+    with _boundary(ctx.scrub):
+        try:
+            _push(ctx, _store(ctx))
+        except PushError as exc:
+            raise _fail(str(exc), EXIT_FAILED, ctx.scrub) from None
+    raise typer.Exit(EXIT_OK)
+
+
+def _push(ctx: Context, store: Store) -> None:
+    """Seal the buffer and publish every pending batch (publish.py holds the Hub side)."""
+    from inference_tracker.publish import push_pending, target_from_settings
+
+    target = target_from_settings(ctx.settings)
+    result = push_pending(store, target, ctx.log, datetime.now(UTC))
+    if sys.stdout.isatty():  # a person at a terminal; under cron the log line says it
+        if result.commit_url:
+            line = f"Pushed {result.rows} rows to {target.repo_id}: {result.commit_url}"
+        elif result.batches:
+            line = f"Already on the Hub: {result.rows} rows ({target.repo_id})"
+        else:
+            line = "Nothing to push."
+        sys.stdout.write(ctx.scrub(line) + "\n")
 
 
 # --- status ----------------------------------------------------------------------------------

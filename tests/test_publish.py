@@ -1,0 +1,722 @@
+"""publish.push_pending with the real huggingface_hub client against the fake Hub on 127.0.0.1."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from inference_tracker.config import ConfigError, Settings
+from inference_tracker.publish import (
+    HubLimits,
+    PushError,
+    PushResult,
+    PushTarget,
+    dataset_card,
+    merge_csv,
+    push_pending,
+    target_from_settings,
+)
+from inference_tracker.record import COLUMNS, Row
+from inference_tracker.store import Store, encode_rows
+from tests.conftest_hub import (
+    HUB_TOKEN,
+    INFERENCE_TOKEN,
+    READ_TOKEN,
+    REPO,
+    assert_each_once,
+    dataset_rows,
+    parse_csv,
+    patch_retry_sleeps,
+)
+from tests.fakes.hub import FakeHub, git_blob_oid
+from tests.helpers import quiet_log
+from tests.rows import T0, cycle_rows
+
+SHARDS = "data/{date}/{probe_id}-{batch_id}.csv"
+APPEND = "metrics.csv"
+NOW = T0 + timedelta(hours=1)
+FAST = HubLimits(total_seconds=10.0, request_seconds=5.0)
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeHub]:
+    with FakeHub(tokens={HUB_TOKEN: "write", READ_TOKEN: "read"}) as fake:
+        fake.create_repo(REPO)
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    return patch_retry_sleeps(monkeypatch)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
+
+
+def target(hub: FakeHub, template: str = SHARDS, **changes: str) -> PushTarget:
+    fields = {
+        "repo_id": REPO,
+        "filename_template": template,
+        "endpoint": hub.url,
+        "token": HUB_TOKEN,
+        "probe_id": "test-probe",
+        **changes,
+    }
+    return PushTarget(**fields)
+
+
+def collect(store: Store, first: int, count: int) -> list[Row]:
+    """`count` cycles into the buffer, as collect stores them; returns their rows."""
+    stored: list[Row] = []
+    for cycle in range(first, first + count):
+        rows = cycle_rows(cycle)
+        store.append_cycle(rows, {"rows": len(rows)})
+        stored += rows
+    return stored
+
+
+def push(
+    store: Store, hub: FakeHub, template: str = SHARDS, limits: HubLimits = FAST
+) -> PushResult:
+    log, _ = quiet_log()
+    return push_pending(store, target(hub, template), log, NOW, limits=limits)
+
+
+def pending_rows(store: Store) -> int:
+    return sum(batch.rows for batch in store.pending())
+
+
+# --- the fake Hub is the Hub, as far as the client can tell -----------------------------------
+
+
+def test_fake_hub_speaks_the_real_clients_protocol(hub: FakeHub) -> None:
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi(endpoint=hub.url, token=HUB_TOKEN)
+    info = api.create_commit(
+        REPO,
+        [CommitOperationAdd("a/b.csv", b"x,y\r\n1,2\r\n")],
+        commit_message="add",
+        repo_type="dataset",
+    )
+    assert info.commit_url == f"{hub.url}/datasets/{REPO}/commit/{info.oid}"
+    assert hub.file(REPO, "a/b.csv") == b"x,y\r\n1,2\r\n"
+    # The same content again: preupload reports the oid, the client makes no commit.
+    again = api.create_commit(
+        REPO,
+        [CommitOperationAdd("a/b.csv", b"x,y\r\n1,2\r\n")],
+        commit_message="same",
+        repo_type="dataset",
+    )
+    assert again.oid == info.oid and len(hub.history(REPO)) == 2
+    preupload = json.loads(hub.calls("preupload")[-1].body)
+    assert preupload["files"][0]["path"] == "a/b.csv"
+    assert base64.b64decode(preupload["files"][0]["sample"]) == b"x,y\r\n1,2\r\n"
+    # Downloads see X-Repo-Commit and the git blob oid as ETag.
+    path = api.hf_hub_download(REPO, "a/b.csv", repo_type="dataset")
+    assert Path(path).read_bytes() == b"x,y\r\n1,2\r\n"
+    head = [s for s in hub.calls("resolve") if s.method == "HEAD"]
+    assert head, "hf_hub_download asks for metadata first"
+    assert [f.path for f in api.list_repo_tree(REPO, repo_type="dataset", recursive=True)] == [
+        ".gitattributes",
+        "a",
+        "a/b.csv",
+    ]
+    assert api.file_exists(REPO, "a/b.csv", repo_type="dataset")
+    assert not api.file_exists(REPO, "nope.csv", repo_type="dataset")
+    assert git_blob_oid(b"Hello, World!") == "b45ef6fec89518d314f546fd6c3025367b721684"
+
+
+def test_fake_hub_refuses_a_stale_parent_commit_and_bad_tokens(hub: FakeHub) -> None:
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    first = hub.history(REPO)[-1].oid
+    hub.commit_files(REPO, {"other.txt": b"someone else"})
+    api = HfApi(endpoint=hub.url, token=HUB_TOKEN)
+    with pytest.raises(HfHubHTTPError) as stale:
+        api.create_commit(
+            REPO,
+            [CommitOperationAdd("x", b"1")],
+            commit_message="m",
+            repo_type="dataset",
+            parent_commit=first,
+        )
+    assert stale.value.response.status_code == 412
+    assert (
+        stale.value.server_message == "A commit has happened since. Please refresh and try again."
+    )
+    for token, repo, status in ((READ_TOKEN, REPO, 403), ("hf_" + "Unknown0" * 4, REPO, 401)):
+        with pytest.raises(HfHubHTTPError) as refused:
+            HfApi(endpoint=hub.url, token=token).create_commit(
+                repo, [CommitOperationAdd("x", b"1")], commit_message="m", repo_type="dataset"
+            )
+        assert refused.value.response.status_code == status
+    with pytest.raises(RepositoryNotFoundError):
+        api.create_commit(
+            "me/nope", [CommitOperationAdd("x", b"1")], commit_message="m", repo_type="dataset"
+        )
+
+
+def test_fake_hub_fault_injection_fails_n_times_then_behaves(
+    hub: FakeHub, sleeps: list[float]
+) -> None:
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    hub.fail("preupload", 503, times=2)
+    api = HfApi(endpoint=hub.url, token=HUB_TOKEN)
+    api.create_commit(
+        REPO, [CommitOperationAdd("x", b"1")], commit_message="m", repo_type="dataset"
+    )
+    assert [s.status for s in hub.calls("preupload")] == [503, 503, 200]
+    assert sleeps == [1, 2]  # the library's own back-off, patched to cost nothing
+    assert hub.file(REPO, "x") == b"1"
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def test_target_needs_hf_hub_token_and_never_falls_back_to_hf_token() -> None:
+    settings = Settings(hf_token=INFERENCE_TOKEN, hf_dataset_repo_id=REPO)
+    with pytest.raises(ConfigError, match=r"^HF_HUB_TOKEN is not set"):
+        target_from_settings(settings)
+    blank = Settings(hf_hub_token="  ", hf_dataset_repo_id=REPO)
+    with pytest.raises(ConfigError, match=r"^HF_HUB_TOKEN is not set"):
+        target_from_settings(blank)
+
+
+def test_target_needs_a_dataset_repo_id() -> None:
+    with pytest.raises(ConfigError, match=r"^HF_DATASET_REPO_ID is not set"):
+        target_from_settings(Settings(hf_hub_token=HUB_TOKEN))
+    with pytest.raises(ConfigError, match=r"^invalid setting HF_DATASET_REPO_ID"):
+        target_from_settings(Settings(hf_hub_token=HUB_TOKEN, hf_dataset_repo_id="no slash"))
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "data/{day}/{batch_id}.csv",
+        "data/{}.csv",
+        "data/{batch_id!r}.csv",
+        "/abs/{batch_id}.csv",
+        "../x.csv",
+        "{",
+    ],
+)
+def test_a_bad_target_filename_is_a_config_error(template: str) -> None:
+    settings = Settings(
+        hf_hub_token=HUB_TOKEN,
+        hf_dataset_repo_id=REPO,
+        hf_dataset_target_filename=template,
+    )
+    with pytest.raises(ConfigError, match=r"^invalid setting HF_DATASET_TARGET_FILENAME"):
+        target_from_settings(settings)
+
+
+def test_target_from_settings_and_deterministic_paths(store: Store) -> None:
+    settings = Settings(
+        hf_hub_token=HUB_TOKEN,
+        hf_dataset_repo_id=REPO,
+        hf_endpoint="http://127.0.0.1:9",
+        probe_id="probe-1",
+    )
+    made = target_from_settings(settings)
+    assert (made.repo_id, made.endpoint, made.token, made.probe_id) == (
+        REPO,
+        "http://127.0.0.1:9",
+        HUB_TOKEN,
+        "probe-1",
+    )
+    assert made.shard_mode and HUB_TOKEN not in repr(made)
+    collect(store, 0, 2)
+    batch = store.seal()
+    assert batch is not None
+    assert made.path_for(batch) == f"data/2026-11-27/probe-1-{batch.id}.csv"
+    assert made.path_for(batch) == made.path_for(store.pending()[0])
+    assert not PushTarget(REPO, APPEND, "http://h", HUB_TOKEN, "p").shard_mode
+
+
+# --- shard mode -----------------------------------------------------------------------------
+
+
+def test_nothing_pending_pushes_nothing(store: Store, hub: FakeHub) -> None:
+    result = push(store, hub)
+    assert result == PushResult(rows=0, files=0, batches=0, commit_url=None)
+    assert hub.requests == []
+    assert len(hub.history(REPO)) == 1
+
+
+def test_push_seals_the_buffer_and_sends_every_pending_batch_in_one_commit(
+    store: Store, hub: FakeHub
+) -> None:
+    expected = collect(store, 0, 2)
+    store.seal()  # a backlog: an earlier push sealed and failed
+    expected += collect(store, 2, 2)
+    store.seal()
+    expected += collect(store, 4, 2)  # still in the buffer
+    log, stream = quiet_log()
+
+    result = push_pending(store, target(hub), log, NOW, limits=FAST)
+
+    assert len(hub.calls("commit")) == 1
+    assert result.rows == len(expected) == 24 and result.batches == 3
+    assert result.files == 4  # three shards and the card
+    head = hub.history(REPO)[0]
+    assert result.commit_url == f"{hub.url}/datasets/{REPO}/commit/{head.oid}"
+    assert head.summary == "Add 24 rows from 6 cycles (probe test-probe)"
+    assert_each_once(dataset_rows(hub), expected)
+    shards = sorted(p for p in hub.files(REPO) if p.startswith("data/"))
+    assert [p.rsplit("/", 1)[-1] for p in shards] == sorted(
+        f"test-probe-{b.stem}.csv" for b in store.archived()
+    )
+    for path in store.archived():  # each shard is the sealed batch, byte for byte
+        assert hub.file(REPO, f"data/2026-11-27/test-probe-{path.stem}.csv") == path.read_bytes()
+    assert store.pending() == [] and not store.buffer_path.exists()
+    state = store.read_state()
+    assert state["last_push"]["commit_url"] == result.commit_url
+    assert state["last_push"]["rows"] == 24
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    pushed = [e for e in events if e["event"] == "pushed"]
+    assert pushed and pushed[0]["commit_url"] == result.commit_url and pushed[0]["rows"] == 24
+    assert "hello, " not in stream.getvalue()  # never the file contents
+
+
+def test_first_push_writes_a_dataset_card_that_reads_every_shard(
+    store: Store, hub: FakeHub
+) -> None:
+    collect(store, 0, 1)
+    push(store, hub)
+    card = hub.file(REPO, "README.md")
+    assert card is not None
+    text = card.decode()
+    header = text.split("---")[1]
+    import yaml  # type: ignore[import-untyped]
+
+    meta = yaml.safe_load(header)
+    assert meta["configs"] == [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data/*/*-*.csv"}]}
+    ]
+    for column in COLUMNS:
+        assert f"`{column}`" in text
+    assert len(hub.calls("validate-yaml")) == 1
+    assert text == dataset_card(SHARDS)
+
+
+def test_the_card_is_not_rewritten_on_later_pushes(store: Store, hub: FakeHub) -> None:
+    collect(store, 0, 1)
+    push(store, hub)
+    hub.commit_files(REPO, {"README.md": b"---\nlicense: mit\n---\n# edited by a human\n"})
+    collect(store, 1, 1)
+    push(store, hub)
+    assert hub.file(REPO, "README.md") == b"---\nlicense: mit\n---\n# edited by a human\n"
+    assert len(hub.calls("validate-yaml")) == 1
+
+
+def test_an_existing_card_is_left_alone(store: Store, hub: FakeHub) -> None:
+    hub.commit_files(REPO, {"README.md": b"# mine\n"})
+    collect(store, 0, 1)
+    push(store, hub)
+    assert hub.file(REPO, "README.md") == b"# mine\n"
+
+
+def test_a_500_on_commit_keeps_every_row_and_the_next_push_sends_them_once(
+    store: Store, hub: FakeHub
+) -> None:
+    expected = collect(store, 0, 3)
+    hub.fail("commit", 500)
+    with pytest.raises(PushError) as failed:
+        push(store, hub)
+    assert str(failed.value) == (
+        "Hub failed: 500 Internal Error - We're working hard to fix this as soon as possible!"
+    )
+    assert pending_rows(store) == 12 and store.archived() == []
+    error = store.read_state()["last_error"]
+    assert error["where"] == "push" and error["message"] == str(failed.value)
+    expected += collect(store, 3, 1)
+
+    result = push(store, hub)
+
+    assert result.rows == 16
+    assert_each_once(dataset_rows(hub), expected)
+    assert [s.status for s in hub.calls("commit")] == [500, 200]
+    assert len(hub.history(REPO)) == 2
+
+
+@pytest.mark.parametrize("template", [SHARDS, APPEND])
+def test_a_commit_that_landed_but_whose_answer_was_lost_is_not_duplicated(
+    store: Store, hub: FakeHub, template: str
+) -> None:
+    expected = collect(store, 0, 2)
+    hub.fail("commit", 500, apply=True)
+    with pytest.raises(PushError):
+        push(store, hub, template)
+    assert_each_once(dataset_rows(hub), expected)  # it did land
+    commits = len(hub.history(REPO))
+
+    push(store, hub, template)
+
+    assert_each_once(dataset_rows(hub), expected)
+    assert len(hub.history(REPO)) == commits  # identical content: nothing to commit
+    assert store.pending() == []
+
+
+class Killed(BaseException):
+    """Stands for kill -9: nothing after it runs."""
+
+
+@pytest.mark.parametrize("template", [SHARDS, APPEND])
+def test_killed_between_commit_and_cleanup_then_pushed_again(
+    store: Store, hub: FakeHub, template: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = collect(store, 0, 2)
+
+    def killed(self: Store, *args: object, **kwargs: object) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "archive", killed)
+        with pytest.raises(Killed):
+            push(store, hub, template)
+    assert pending_rows(store) == 8  # the commit landed, the local state did not move
+    expected += collect(store, 2, 1)
+
+    restarted = Store(store.buffer_path, store.state_dir)
+    push(restarted, hub, template)
+
+    assert_each_once(dataset_rows(hub), expected)
+    assert restarted.pending() == [] and len(restarted.archived()) == 2
+
+
+def test_a_collect_during_a_push_appends_to_a_fresh_buffer(store: Store, hub: FakeHub) -> None:
+    first = collect(store, 0, 2)
+    later: list[Row] = []
+    hub.before("commit", lambda: later.extend(collect(store, 2, 1)))
+
+    push(store, hub)
+
+    assert_each_once(dataset_rows(hub), first)
+    assert [r["cycle_timestamp_iso"] for r in store.buffer_rows().rows] == [
+        r["cycle_timestamp_iso"] for r in later
+    ]
+    assert store.read_state()["cycle_counter"] == 3
+    push(store, hub)
+    assert_each_once(dataset_rows(hub), first + later)
+
+
+def test_a_second_push_during_a_push_waits_and_uploads_nothing_twice(
+    store: Store, hub: FakeHub
+) -> None:
+    expected = collect(store, 0, 2)
+    waiting = threading.Event()
+    second = Store(store.buffer_path, store.state_dir, on_wait=lambda what: waiting.set())
+    results: list[PushResult] = []
+    thread = threading.Thread(target=lambda: results.append(push(second, hub)))
+
+    def start_second_push() -> None:  # runs while the first push's commit is in flight
+        thread.start()
+        assert waiting.wait(10), "the second push should wait for the push lock"
+
+    hub.before("commit", start_second_push)
+    first = push(store, hub)
+    thread.join(10)
+
+    assert first.rows == 8 and results == [PushResult(0, 0, 0, None)]
+    assert len(hub.calls("commit")) == 1
+    assert_each_once(dataset_rows(hub), expected)
+
+
+# --- refusals and outages: one clear line, nothing lost -----------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("arrange", "message"),
+    [
+        (
+            lambda hub: setattr(hub, "tokens", {}),
+            "Hub refused the commit: 401 Invalid credentials in Authorization header",
+        ),
+        (
+            lambda hub: setattr(hub, "tokens", {HUB_TOKEN: "read"}),
+            "Hub refused the commit: 403 You don't have the rights to create a commit in this repository",
+        ),
+        (
+            lambda hub: hub.repos.clear(),
+            "dataset me/inference-metrics not found at {url} (check HF_DATASET_REPO_ID and that HF_HUB_TOKEN can see it)",
+        ),
+        (lambda hub: hub.fail("commit", 502), "Hub failed: 502 Bad Gateway"),
+        (lambda hub: hub.fail("preupload", 503, times=None), "Hub failed: 503 Service Unavailable"),
+        (
+            lambda hub: hub.fail("commit", 429),
+            "Hub refused the commit: 429 You have exceeded our hourly quotas for action: commit."
+            " We invite you to retry later.",
+        ),
+        (
+            lambda hub: hub.reset("commit"),
+            "Hub connection failed at {url}: server disconnected without sending a response",
+        ),
+    ],
+    ids=["401", "403", "404", "502", "503-after-retries", "429", "reset"],
+)
+def test_refusals_fail_with_one_line_and_keep_the_rows(
+    store: Store, hub: FakeHub, arrange: object, message: str
+) -> None:
+    collect(store, 0, 2)
+    arrange(hub)  # type: ignore[operator]
+    with pytest.raises(PushError) as failed:
+        push(store, hub)
+    assert str(failed.value) == message.format(url=hub.url)
+    assert "\n" not in str(failed.value)
+    assert pending_rows(store) == 8
+    assert store.read_state()["last_error"]["message"] == str(failed.value)
+
+
+def test_connection_refused_fails_fast(store: Store, sleeps: list[float]) -> None:
+    collect(store, 0, 1)
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    log, _ = quiet_log()
+    started = time.monotonic()
+    with pytest.raises(PushError) as failed:
+        push_pending(
+            store,
+            PushTarget(REPO, SHARDS, endpoint, HUB_TOKEN, "test-probe"),
+            log,
+            NOW,
+            limits=FAST,
+        )
+    assert str(failed.value) == f"Hub unreachable at {endpoint}: connection refused"
+    assert time.monotonic() - started < 2 and sleeps == []  # no 23 s of retries
+    assert pending_rows(store) == 4
+
+
+@pytest.mark.parametrize("endpoint", ["resolve", "preupload", "commit", "*"])
+def test_a_hub_that_never_answers_fails_within_the_deadline(
+    store: Store, hub: FakeHub, endpoint: str
+) -> None:
+    collect(store, 0, 1)
+    hub.hang(endpoint)
+    started = time.monotonic()
+    with pytest.raises(PushError) as failed:
+        push(store, hub, limits=HubLimits(total_seconds=1.0, request_seconds=0.3))
+    assert time.monotonic() - started < 2.5
+    assert str(failed.value).startswith(f"Hub unreachable at {hub.url}: no answer within ")
+    assert pending_rows(store) == 4
+
+
+def test_a_hub_that_trickles_its_answer_is_cut_at_the_deadline(
+    store: Store, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Headers come at once, then a byte now and then: per-read timeouts never fire."""
+    from tests.fakes import hub as fake_hub
+
+    collect(store, 0, 1)
+    original = fake_hub._Handler._send
+
+    def trickle(self: fake_hub._Handler, answer: fake_hub.Answer) -> None:
+        if self.command == "HEAD":
+            original(self, answer)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        for _ in range(1000):
+            if self.hub._release.wait(0.1):
+                return
+            self.wfile.write(b" ")
+            self.wfile.flush()
+
+    monkeypatch.setattr(fake_hub._Handler, "_send", trickle)
+    started = time.monotonic()
+    with pytest.raises(PushError) as failed:
+        push(store, hub, limits=HubLimits(total_seconds=1.0, request_seconds=0.5))
+    assert time.monotonic() - started < 2.5
+    assert "no answer within" in str(failed.value)
+
+
+def test_the_hub_only_ever_sees_hf_hub_token(
+    store: Store, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", INFERENCE_TOKEN)
+    monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", INFERENCE_TOKEN)
+    collect(store, 0, 1)
+    push(store, hub)
+    assert hub.tokens_seen == {HUB_TOKEN}
+    assert all(s.token == HUB_TOKEN for s in hub.requests)
+
+
+def test_a_token_echoed_by_the_hub_is_scrubbed(store: Store, hub: FakeHub) -> None:
+    collect(store, 0, 1)
+    hub.fail("commit", 400, body={"error": f"bad request from {HUB_TOKEN}"})
+    log, stream = quiet_log()
+    with pytest.raises(PushError) as failed:
+        push_pending(store, target(hub), log, NOW, limits=FAST)
+    assert HUB_TOKEN not in str(failed.value) and "[REDACTED]" in str(failed.value)
+    assert HUB_TOKEN not in stream.getvalue()
+    assert HUB_TOKEN not in json.dumps(store.read_state())
+
+
+# --- append mode ----------------------------------------------------------------------------
+
+
+def test_append_mode_over_several_pushes_keeps_one_header_and_every_row_once(
+    store: Store, hub: FakeHub
+) -> None:
+    expected: list[Row] = []
+    for push_number in range(3):
+        expected += collect(store, 2 * push_number, 2)
+        result = push(store, hub, APPEND)
+        assert result.rows == 8 and result.files == 1
+    data = hub.file(REPO, APPEND)
+    assert data is not None
+    header, records = parse_csv(data)
+    assert tuple(header) == COLUMNS and len(records) == 24
+    assert_each_once(dataset_rows(hub), expected)
+    assert "README.md" not in hub.files(REPO)
+    commits = [s for s in hub.calls("commit")]
+    assert len(commits) == 3
+    headers = [json.loads(s.body.splitlines()[0])["value"] for s in commits]
+    assert all("parentCommit" in h for h in headers)  # a concurrent writer would be detected
+    assert (
+        hub.history(REPO)[0].summary
+        == "Append 8 rows from 2 cycles to metrics.csv (probe test-probe)"
+    )
+
+
+def test_append_mode_retries_when_another_writer_commits_meanwhile(
+    store: Store, hub: FakeHub
+) -> None:
+    expected = collect(store, 0, 1)
+    push(store, hub, APPEND)
+    expected += collect(store, 1, 1)
+    hub.before("commit", lambda: hub.commit_files(REPO, {"notes.txt": b"another writer"}))
+
+    push(store, hub, APPEND)
+
+    assert [s.status for s in hub.calls("commit")] == [200, 412, 200]
+    assert hub.file(REPO, "notes.txt") == b"another writer"
+    assert_each_once(dataset_rows(hub), expected)
+
+
+def test_append_mode_gives_up_after_repeated_conflicts(store: Store, hub: FakeHub) -> None:
+    collect(store, 0, 1)
+    hub.fail("commit", 412, times=None)
+    with pytest.raises(PushError, match=r"^Hub refused the commit: 412 the dataset kept changing"):
+        push(store, hub, APPEND)
+    assert pending_rows(store) == 4
+
+
+def test_append_mode_adds_under_the_seed_file_without_losing_it(store: Store, hub: FakeHub) -> None:
+    seed_header = ",".join(COLUMNS[:14])
+    seed = f"{seed_header}\n2025-01-01T00:00:00.000Z,old/model,groq,x,u,b,h,s,e,1,200,body,rh,\n"
+    hub.commit_files(REPO, {APPEND: seed.encode()})
+    expected = collect(store, 0, 1)
+    push(store, hub, APPEND)
+    rows = dataset_rows(hub)
+    assert rows[0]["model_id"] == "old/model" and rows[0]["probe_id"] == ""
+    assert_each_once(rows[1:], expected)
+
+
+# --- merging (append mode's core), pure ------------------------------------------------------
+
+
+def test_merge_adds_rows_under_the_existing_ones_without_a_second_header() -> None:
+    old, new = cycle_rows(0), cycle_rows(1)
+    merged, added, skipped = merge_csv(encode_rows(old, header=True), new, APPEND)
+    assert merged == encode_rows(old, header=True) + encode_rows(new, header=False)
+    assert (added, skipped) == (4, 0)
+
+
+def test_merge_skips_rows_already_there_and_copes_with_a_missing_final_newline() -> None:
+    old = cycle_rows(0)
+    existing = encode_rows(old, header=True).rstrip(b"\r\n")
+    merged, added, skipped = merge_csv(existing, old + cycle_rows(1), APPEND)
+    assert (added, skipped) == (4, 4)
+    assert merged == existing + b"\r\n" + encode_rows(cycle_rows(1), header=False)
+    again, added, skipped = merge_csv(merged, old, APPEND)
+    assert (again, added, skipped) == (merged, 0, 4)
+
+
+def test_merge_starts_a_new_file_with_the_header() -> None:
+    merged, added, skipped = merge_csv(None, cycle_rows(0), APPEND)
+    assert merged == encode_rows(cycle_rows(0), header=True) and (added, skipped) == (4, 0)
+
+
+def test_merge_refuses_a_file_of_another_layout() -> None:
+    with pytest.raises(PushError, match=r"^metrics.csv on the Hub has other columns"):
+        merge_csv(b"a,b,c\n1,2,3\n", cycle_rows(0), APPEND)
+
+
+# --- the import rule ------------------------------------------------------------------------
+
+
+def test_only_publish_imports_huggingface_hub_and_only_inside_functions() -> None:
+    package = Path(__file__).parents[1] / "inference_tracker"
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(n.split(".")[0] in ("huggingface_hub", "httpx2") for n in names):
+                assert path.name == "publish.py", f"{path.name} imports {names}"
+        if path.name == "publish.py":
+            for node in tree.body:
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                    assert not (module or "").startswith(("huggingface_hub", "httpx2"))
+
+
+def test_importing_the_cli_does_not_load_huggingface_hub() -> None:
+    code = (
+        "import sys, inference_tracker.cli, inference_tracker.publish;"
+        "print('huggingface_hub' in sys.modules, 'httpx2' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False False"
+
+
+def test_the_fake_hub_runs_standalone_for_subprocess_tests() -> None:
+    import requests
+
+    root = Path(__file__).parents[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.hub", "--repo", REPO, "--token", HUB_TOKEN],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        fault = {"endpoint": "commit", "status": 503, "times": 1}
+        assert requests.post(f"{url}/_fake/fault", json=fault, timeout=10).json() == {"ok": True}
+        state = requests.get(f"{url}/_fake/state", timeout=10).json()
+        assert list(state["repos"]) == [f"dataset/{REPO}"]
+        assert list(state["repos"][f"dataset/{REPO}"]["files"]) == [".gitattributes"]
+    finally:
+        server.terminate()
+        assert server.wait(timeout=10) == 0
