@@ -245,9 +245,10 @@ class FakeHub:
         """Answer `endpoint` with `status` the next `times` times (None: always)."""
         return self._add(Fault(endpoint, status, times, apply, body, dict(headers or {})))
 
-    def hang(self, endpoint: str, *, times: int | None = None) -> Fault:
-        """Read the request, then never answer (until the hub stops or `hang_limit`)."""
-        return self._add(Fault(endpoint, "hang", times))
+    def hang(self, endpoint: str, *, times: int | None = None, apply: bool = False) -> Fault:
+        """Read the request (and with `apply`, carry it out), then never answer (until the hub
+        stops or `hang_limit`)."""
+        return self._add(Fault(endpoint, "hang", times, apply))
 
     def reset(self, endpoint: str, *, times: int | None = 1) -> Fault:
         """Close the connection without an answer."""
@@ -404,6 +405,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.hub._run_before(endpoint)
             fault = self.hub._take_fault(endpoint)
             if fault is not None and fault.action == "hang":
+                if fault.apply:  # the Hub did the work; its answer never comes
+                    self._route(endpoint, path, query, body, token)
                 self.hub._release.wait(self.hub.hang_limit)
                 self.close_connection = True
                 return

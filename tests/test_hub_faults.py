@@ -1,0 +1,92 @@
+"""Every Hub fault at both steps of a push (preupload, commit): one clear line, exit 1, every
+row kept, and the next push lands them once (issue 6 #7)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from inference_tracker import publish
+from inference_tracker.record import Row
+from inference_tracker.store import Store
+from tests.conftest_hub import HUB_TOKEN, REPO, assert_each_once, dataset_rows, patch_retry_sleeps
+from tests.fakes.hub import FakeHub
+from tests.helpers import run_cli
+from tests.rows import cycle_rows
+
+FAULTS = {
+    401: "Error: Hub refused the commit: 401 Invalid credentials in Authorization header",
+    403: "Error: Hub refused the commit: 403 You don't have the rights to create a commit in this repository",
+    404: f"Error: dataset {REPO} not found at",
+    412: "Error: Hub refused the commit: 412 ",
+    429: "Error: Hub refused the commit: 429 You have exceeded our hourly quotas",
+    500: "Error: Hub failed: 500 Internal Error",
+    "hang": "Error: Hub unreachable at",
+    "reset": "Error: Hub connection failed at",
+}
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    patch_retry_sleeps(monkeypatch)
+    monkeypatch.setattr(publish, "DEFAULT_LIMITS", publish.HubLimits(2.0, 0.5))
+    with FakeHub(tokens={HUB_TOKEN: "write"}) as fake:
+        fake.create_repo(REPO)
+        monkeypatch.setenv("HF_HUB_TOKEN", HUB_TOKEN)
+        monkeypatch.setenv("HF_DATASET_REPO_ID", REPO)
+        monkeypatch.setenv("HF_ENDPOINT", fake.url)
+        yield fake
+
+
+def buffered(tmp_path: Path, cycles: int = 2) -> list[Row]:
+    store = Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
+    rows: list[Row] = []
+    for cycle in range(cycles):
+        stored = cycle_rows(cycle)
+        store.append_cycle(stored, {"rows": len(stored)})
+        rows += stored
+    return rows
+
+
+@pytest.mark.parametrize(
+    "template", ["data/{date}/{probe_id}-{batch_id}.csv", "metrics.csv"], ids=["shards", "append"]
+)
+@pytest.mark.parametrize("endpoint", ["preupload", "commit"])
+@pytest.mark.parametrize("fault", list(FAULTS), ids=str)
+def test_hub_fault_then_recovery(
+    hub: FakeHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: int | str,
+    endpoint: str,
+    template: str,
+) -> None:
+    monkeypatch.setenv("HF_DATASET_TARGET_FILENAME", template)
+    expected = buffered(tmp_path)
+    if fault == "hang":
+        hub.hang(endpoint, times=None)
+    elif fault == "reset":
+        hub.reset(endpoint, times=None)
+    else:
+        assert isinstance(fault, int)
+        hub.fail(endpoint, fault, times=None)
+
+    result = run_cli("push")
+
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 1, result.stderr
+    assert len(errors) == 1 and errors[0].startswith(FAULTS[fault]), errors
+    assert "Traceback" not in result.stderr and HUB_TOKEN not in result.stderr
+    store = Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
+    assert sum(batch.rows for batch in store.pending()) == len(expected)
+    assert [f for f in hub.files(REPO) if f.endswith(".csv")] == []
+
+    hub.clear_faults()
+    more = cycle_rows(5)
+    store.append_cycle(more, {"rows": len(more)})
+    assert run_cli("push").exit_code == 0
+    assert run_cli("push").exit_code == 0  # nothing left: no second copy
+    assert_each_once(dataset_rows(hub), expected + more)
+    assert store.pending() == []

@@ -1,0 +1,179 @@
+"""Spec section 8 under stress, against the real CLI in subprocesses, the fake router and the
+fake Hub on 127.0.0.1: kill -9 at random moments, overlapping runs, signals mid-push."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from inference_tracker.record import ROW_KEY
+from inference_tracker.store import read_csv
+from tests.conftest_hub import HUB_TOKEN, REPO, dataset_rows, keys
+from tests.fakes.hub import FakeHub
+from tests.fakes.router import FakeRouter, World, listing
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "hf_" + "Str3ss" * 6
+PAIRS = {f"org/model-{i}": ["groq", "together", "novita"] for i in range(3)}
+
+
+@dataclass
+class Fakes:
+    router: FakeRouter
+    hub: FakeHub
+    env: dict[str, str]
+
+
+@pytest.fixture
+def fakes(tmp_path: Path) -> Iterator[Fakes]:
+    rng = random.Random(7)
+    behaviours = {
+        p: {"kind": "ok", "latency": round(rng.uniform(0.0, 0.4), 2)}
+        for p in ("groq", "together", "novita")
+    }
+    with (
+        FakeRouter(World(listing=listing(PAIRS), behaviours=behaviours)) as router,
+        FakeHub(tokens={HUB_TOKEN: "write"}) as hub,
+    ):
+        hub.create_repo(REPO)
+        env = {
+            **os.environ,
+            "HF_TOKEN": TOKEN,
+            "HF_HUB_TOKEN": HUB_TOKEN,
+            "HF_DATASET_REPO_ID": REPO,
+            "HF_ENDPOINT": hub.url,
+            "MODELS_API_URL": router.listing_url,
+            "ROUTER_BASE_URL": router.url,
+            "MAX_RETRIES": "0",
+            "PUSH_INTERVAL_CYCLES": "3",
+            "PROBE_ID": "stress",
+        }
+        yield Fakes(router, hub, env)
+
+
+def start(fakes: Fakes, cwd: Path, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "inference_tracker", *args],
+        cwd=cwd,
+        env={**fakes.env, **extra},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def rows_on_disk(folder: Path) -> set[tuple[str, ...]]:
+    """Keys of every row in the buffer, pending and archive; every file must parse whole."""
+    files = [folder / "metrics_buffer.csv", *sorted((folder / ".tracker").glob("*/*.csv"))]
+    found: set[tuple[str, ...]] = set()
+    for path in files:
+        read = read_csv(path)
+        assert read.problems == [], read.problems
+        found.update(tuple(row[name] for name in ROW_KEY) for row in read.rows)
+    return found
+
+
+def hub_keys(hub: FakeHub) -> list[tuple[str, ...]]:
+    return keys(dataset_rows(hub))
+
+
+def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
+    fakes: Fakes, tmp_path: Path
+) -> None:
+    rng = random.Random(20261127)
+    ever_on_disk: set[tuple[str, ...]] = set()
+    killed = 0
+    for _ in range(24):
+        command = "push" if rng.random() < 0.3 else "collect"
+        proc = start(fakes, tmp_path, command)
+        time.sleep(rng.uniform(0.05, 1.4))
+        if proc.poll() is None:
+            proc.kill()
+            killed += 1
+        proc.wait(timeout=30)
+        assert proc.stderr is not None
+        proc.stderr.close()
+        ever_on_disk |= rows_on_disk(tmp_path)
+    assert killed >= 10  # the point is killing, not finishing
+    final = start(fakes, tmp_path, "push")
+    _, err = final.communicate(timeout=60)
+    assert final.returncode == 0, err.decode()
+    on_hub = hub_keys(fakes.hub)
+    assert len(on_hub) == len(set(on_hub)), "a row landed twice"
+    assert set(on_hub) == ever_on_disk | rows_on_disk(tmp_path)
+    assert not (tmp_path / "metrics_buffer.csv").exists()
+    assert list((tmp_path / ".tracker" / "pending").iterdir()) == []
+
+
+def test_overlapping_collects_and_a_manual_push(fakes: Fakes, tmp_path: Path) -> None:
+    fakes.router.world.default = {"kind": "ok", "latency": 1.0}
+    fakes.router.world.behaviours = {}
+    procs = []
+    for i in range(4):
+        procs.append(start(fakes, tmp_path, "collect", PUSH_INTERVAL_CYCLES="2"))
+        time.sleep(0.3)
+        if i == 1:
+            procs.append(start(fakes, tmp_path, "push"))
+    codes = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        codes.append((proc.returncode, err.decode()[-500:]))
+    assert [code for code, _ in codes] == [0] * 5, codes
+    final = start(fakes, tmp_path, "push")
+    assert final.wait(timeout=60) == 0
+    on_hub = hub_keys(fakes.hub)
+    assert len(on_hub) == len(set(on_hub)) == 4 * 9
+    assert len({k[0] for k in on_hub}) == 4  # four cycles
+    state = (tmp_path / ".tracker" / "state.json").read_text()
+    assert '"cycle_counter": 4' in state
+
+
+def test_a_run_waiting_for_the_lock_says_so_then_proceeds(fakes: Fakes, tmp_path: Path) -> None:
+    (tmp_path / ".tracker").mkdir()
+    lock = os.open(tmp_path / ".tracker" / "push.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    proc = start(fakes, tmp_path, "push")
+    time.sleep(1.5)
+    assert proc.poll() is None  # waiting, not failing, not skipping the lock
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    os.close(lock)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert b'"event": "waiting_for_lock"' in err
+
+
+@pytest.mark.parametrize("applied", [False, True], ids=["commit-not-made", "commit-made"])
+def test_sigterm_mid_push_loses_nothing_and_the_next_push_completes(
+    fakes: Fakes, tmp_path: Path, applied: bool
+) -> None:
+    collect = start(fakes, tmp_path, "collect", "--no-push")
+    assert collect.wait(timeout=60) == 0
+    on_disk = rows_on_disk(tmp_path)
+    assert len(on_disk) == 9
+    fakes.hub.hang("commit", times=1, apply=applied)
+    pusher = start(fakes, tmp_path, "push")
+    deadline = time.monotonic() + 30
+    while not fakes.hub.calls("commit") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fakes.hub.calls("commit"), "the push never reached the commit"
+    pusher.send_signal(signal.SIGTERM)
+    pusher.wait(timeout=15)
+    assert pusher.returncode in (-signal.SIGTERM, 143)
+    assert rows_on_disk(tmp_path) == on_disk
+    again = start(fakes, tmp_path, "push")
+    _, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err.decode()
+    on_hub = hub_keys(fakes.hub)
+    assert sorted(on_hub) == sorted(on_disk)
+    commits = [c.summary for c in fakes.hub.history(REPO)]
+    assert len(commits) == 2  # the initial commit and exactly one push, whichever made it
