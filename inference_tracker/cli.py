@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -18,25 +19,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import requests
 import typer
 
-from inference_tracker import USER_AGENT, __version__
-from inference_tracker.config import (
-    ConfigError,
-    ProviderMap,
-    Settings,
-    load_provider_map,
-    load_settings,
-)
-from inference_tracker.cycle import Request, plan_calls, run_calls
-from inference_tracker.discovery import ListingError, fetch_models, live_targets, read_models_file
+from inference_tracker import USER_AGENT, ConfigError, __version__
 from inference_tracker.logs import EventLog, route_library_logs
-from inference_tracker.probe import Limits
 from inference_tracker.record import Call, Scrubber, build_row, iso_ms
 from inference_tracker.store import Store, StoreError
+
+if TYPE_CHECKING:
+    import requests
+
+    from inference_tracker.config import ProviderMap, Settings
+
+# Imported where used: pydantic (config) by the commands that read settings, requests (and the
+# modules that use it) by collect alone, so `--help` and `status` start fast (bench/startup.py).
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -48,9 +46,16 @@ EXIT_SIGTERM = 143
 app = typer.Typer(
     name="tracker",
     help="Measure Hugging Face Inference Providers and publish the rows to a dataset.",
+    epilog=(
+        "Settings come from the environment or ./.env (HF_TOKEN, HF_HUB_TOKEN, "
+        "HF_DATASET_REPO_ID, ...; see README.md). Exit codes: 0 done, 1 failed, "
+        "2 configuration error, 3 rows stored but the chained push failed, "
+        "130/143 interrupted."
+    ),
     pretty_exceptions_enable=False,
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -82,9 +87,13 @@ class Context:
 _NO_SECRETS = Scrubber(())
 
 
-def _fail(message: str, code: int, scrub: Callable[[str], str] = _NO_SECRETS) -> typer.Exit:
+def _error_line(message: str, scrub: Callable[[str], str] = _NO_SECRETS) -> None:
     sys.stderr.write(scrub(f"Error: {message}") + "\n")
     sys.stderr.flush()
+
+
+def _fail(message: str, code: int, scrub: Callable[[str], str] = _NO_SECRETS) -> typer.Exit:
+    _error_line(message, scrub)
     return typer.Exit(code)
 
 
@@ -95,9 +104,13 @@ def _boundary(scrub: Callable[[str], str] = _NO_SECRETS) -> Iterator[None]:
         yield
     except typer.Exit:
         raise
+    except BrokenPipeError:  # `tracker ... | head`: the reader has all it wanted
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(EXIT_OK) from None
     except ConfigError as exc:
         raise _fail(str(exc), EXIT_CONFIG, scrub) from None
-    except (ListingError, StoreError) as exc:
+    except StoreError as exc:
         raise _fail(str(exc), EXIT_FAILED, scrub) from None
     except Exception:
         sys.stderr.write(scrub(traceback.format_exc()))
@@ -107,6 +120,8 @@ def _boundary(scrub: Callable[[str], str] = _NO_SECRETS) -> Iterator[None]:
 
 
 def _context() -> Context:
+    from inference_tracker.config import load_settings
+
     settings = load_settings()
     scrub = Scrubber(settings.secrets())
     log = EventLog(sys.stderr, settings.log_level, scrub=scrub)
@@ -123,6 +138,8 @@ def _store(ctx: Context) -> Store:
 
 
 def _session(max_concurrency: int) -> requests.Session:
+    import requests
+
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(
         pool_connections=4, pool_maxsize=max_concurrency, max_retries=0
@@ -184,15 +201,21 @@ def collect(
 
 
 def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | None) -> int:
+    from inference_tracker.config import load_provider_map
+
     settings = ctx.settings
     providers = load_provider_map(settings.provider_endpoint_mapping_path)
     if not dry_run and settings.hf_token is None:
         raise ConfigError("HF_TOKEN is not set; collect needs it for the inference calls")
     signals = _Signals()
     with signals.installed() if not dry_run else contextlib.nullcontext():
-        return _cycle(
-            ctx, providers, signals, dry_run=dry_run, no_push=no_push, models_file=models_file
-        )
+        counter = _cycle(ctx, providers, signals, dry_run=dry_run, models_file=models_file)
+    if signals.received is not None:
+        return signals.exit_code()
+    if counter is None or no_push or counter % settings.push_interval_cycles != 0:
+        return EXIT_OK
+    # Outside the handlers: a SIGTERM now ends the process; a push is safe to cut anywhere.
+    return EXIT_OK if _chained_push(ctx, _store(ctx)) else EXIT_PARTIAL
 
 
 def _cycle(
@@ -201,9 +224,18 @@ def _cycle(
     signals: _Signals,
     *,
     dry_run: bool,
-    no_push: bool,
     models_file: Path | None,
-) -> int:
+) -> int | None:
+    """Measure and store one cycle; the new cycle counter, or None when nothing was stored."""
+    from inference_tracker.cycle import Request, plan_calls, run_calls
+    from inference_tracker.discovery import (
+        ListingError,
+        fetch_models,
+        live_targets,
+        read_models_file,
+    )
+    from inference_tracker.probe import Limits
+
     settings, log = ctx.settings, ctx.log
     session = _session(settings.max_concurrency)
     started_mono = time.monotonic()
@@ -223,7 +255,7 @@ def _cycle(
         log.error("listing_failed", error=str(exc))
         if not dry_run:
             _note_error(store, "listing", str(exc), cycle_start)
-        raise
+        raise _fail(str(exc), EXIT_FAILED, ctx.scrub) from None
     targets = live_targets(models, settings.models_to_fetch, log)
     model_ids = sorted({t.model_id for t in targets})
     log.info("models_fetched", count=len(model_ids), ids=model_ids, pairs=len(targets))
@@ -237,10 +269,10 @@ def _cycle(
     calls = plan_calls(targets, providers, request, log)
     if dry_run:
         _print_plan(calls, ctx.scrub)
-        return EXIT_OK
+        return None
     if signals.stop.is_set():
         log.warning("cycle_interrupted", stored_rows=0)
-        return signals.exit_code()
+        return None
 
     assert settings.hf_token is not None
     log.info("calls_started", calls=len(calls), max_concurrency=settings.max_concurrency)
@@ -286,11 +318,7 @@ def _cycle(
     for warning in store.warnings:
         log.warning("store_warning", detail=warning)
     log.info("cycle_finished", **summary, cycle_counter=counter)
-    if result.interrupted:
-        return signals.exit_code()
-    if no_push or counter % settings.push_interval_cycles != 0:
-        return EXIT_OK
-    return EXIT_OK if _chained_push(ctx, store) else EXIT_PARTIAL
+    return counter
 
 
 def _chained_push(ctx: Context, store: Store) -> bool:
@@ -301,17 +329,14 @@ def _chained_push(ctx: Context, store: Store) -> bool:
     try:
         _push(ctx, store)
     except (ConfigError, PushError, StoreError) as exc:
-        if not isinstance(exc, PushError):  # push_pending logged its own failure
+        if not isinstance(exc, PushError):  # push_pending logged and recorded its own failure
             ctx.log.error("push_failed", error=str(exc))
-        _fail(f"push failed; the rows are kept for the next push: {exc}", EXIT_PARTIAL, ctx.scrub)
+            _note_error(store, "push", str(exc), datetime.now(UTC))
+        _error_line(f"push failed; the rows are kept for the next push: {exc}", ctx.scrub)
         return False
     except Exception:
         sys.stderr.write(ctx.scrub(traceback.format_exc()))
-        _fail(
-            "push failed with an internal error (traceback above); the rows are kept",
-            EXIT_PARTIAL,
-            ctx.scrub,
-        )
+        _error_line("push failed with an internal error (traceback above); the rows are kept")
         return False
     return True
 
@@ -329,13 +354,18 @@ def _print_plan(calls: list[Call], scrub: Scrubber) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"{len(calls)} planned calls", show_lines=True)
-        for column in ("model", "provider", "providerId", "URL", "body"):
+        table = Table(title=f"{len(calls)} planned calls")
+        for column in ("model", "provider", "providerId", "URL", 'body "model"'):
             table.add_column(column, overflow="fold")
         for call in calls:
             url = call.url if not call.skip_reason else f"(no call: {call.skip_reason})"
-            table.add_row(call.model_id, call.provider_name, call.provider_model_id, url, call.body)
-        Console().print(table)
+            model = str(json.loads(call.body)["model"])
+            table.add_row(call.model_id, call.provider_name, call.provider_model_id, url, model)
+        console = Console(markup=False, highlight=False)  # ids and URLs are not markup
+        console.print(table)
+        if calls:
+            shared = {**json.loads(calls[0].body), "model": "<as above>"}
+            console.print(f"Every body: {json.dumps(shared)}", soft_wrap=True)
         return
     for call in calls:
         plan: dict[str, Any] = {

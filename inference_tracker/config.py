@@ -5,7 +5,10 @@ Only the CLI builds these; everything below it receives them as plain values.
 
 from __future__ import annotations
 
+import logging
+import re
 import socket
+import string
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -15,15 +18,17 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from inference_tracker import ConfigError as ConfigError  # re-exported: defined light in __init__
+
 DEFAULT_MODELS_API_URL = (
     "https://huggingface.co/models-json?inference_provider=all"
     "&pipeline_tag=text-generation&sort=trending&withCount=true"
 )
 SECRET_NAMES = ("HF_TOKEN", "HF_HUB_TOKEN")
-
-
-class ConfigError(Exception):
-    """A setting or a file the user controls is wrong. The message is one line."""
+MIN_TOKEN_LENGTH = 8
+REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+TARGET_PLACEHOLDERS = ("date", "probe_id", "batch_id")
+CARD_PATH = "README.md"  # the dataset card; no batch may land there
 
 
 class Settings(BaseSettings):
@@ -62,6 +67,37 @@ class Settings(BaseSettings):
     hf_bill_to: str = ""
     max_response_body_bytes: int = Field(65536, ge=256)
 
+    @field_validator("hf_token", "hf_hub_token", mode="before")
+    @classmethod
+    def _token(cls, value: object) -> object:
+        """Blank is unset; anything with spaces or shorter than a token is a mistake."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if not value:
+            return None
+        if any(c.isspace() for c in value):
+            raise ValueError("a token has no spaces in it")
+        if len(value) < MIN_TOKEN_LENGTH:
+            raise ValueError("too short to be a token")
+        return value
+
+    @field_validator("hf_dataset_repo_id")
+    @classmethod
+    def _repo_id(cls, value: str) -> str:
+        value = value.strip()
+        if value and not REPO_ID.fullmatch(value):
+            raise ValueError(f"must be owner/name (got {value!r})")
+        return value
+
+    @field_validator("hf_dataset_target_filename")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        check_target_filename(value)
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _normalise_level(cls, value: object) -> object:
@@ -99,6 +135,11 @@ class Settings(BaseSettings):
             self.state_dir = self.local_csv_path.parent / ".tracker"
         if self.cycle_deadline_seconds is None:
             self.cycle_deadline_seconds = 0.8 * self.schedule_interval_seconds
+        elif self.cycle_deadline_seconds > self.schedule_interval_seconds:
+            raise ValueError(
+                "cycle_deadline_seconds: must not exceed SCHEDULE_INTERVAL_SECONDS "
+                f"({self.schedule_interval_seconds:g} s), or cycles would pile up"
+            )
         return self
 
     @property
@@ -118,18 +159,41 @@ class Settings(BaseSettings):
 
 def load_settings() -> Settings:
     """Read the environment and ./.env; a bad value becomes a one-line ConfigError."""
+    unparsable = _DotenvComplaints()
+    dotenv_log = logging.getLogger("dotenv.main")
+    dotenv_log.addHandler(unparsable)
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read .env: {exc}") from None
+    finally:
+        dotenv_log.removeHandler(unparsable)
+    if unparsable.lines:
+        raise ConfigError(f".env line {unparsable.lines[0]}: cannot parse (expected NAME=value)")
+    return settings
+
+
+class _DotenvComplaints(logging.Handler):
+    """python-dotenv logs unparsable .env lines and carries on; we make them an error."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        self.lines.append(str(args[0]) if args else "?")
 
 
 def _describe(exc: ValidationError) -> str:
     first = exc.errors(include_url=False, include_input=False)[0]
     name = str(first["loc"][0]).upper() if first["loc"] else "settings"
     message = first["msg"].removeprefix("Value error, ")
+    if not first["loc"] and ": " in message:  # a check across settings names its setting
+        field_name, message = message.split(": ", 1)
+        name = field_name.upper()
     if name in SECRET_NAMES:
         return f"invalid setting {name}: {message}"
     raw = _raw_input(exc)
@@ -144,6 +208,27 @@ def _raw_input(exc: ValidationError) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def check_target_filename(template: str) -> None:
+    """Placeholders {date}, {probe_id}, {batch_id} only; a relative file path in the dataset."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"{exc} (got {template!r})") from None
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in TARGET_PLACEHOLDERS or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "")
+            shown += (f":{spec}" if spec else "") + "}"
+            raise ValueError(
+                f"unknown placeholder {shown}; use {{date}}, {{probe_id}}, {{batch_id}}"
+            )
+    sample = template.format(date="2026-01-01", probe_id="probe", batch_id="batch")
+    segments = sample.split("/")
+    if sample.startswith("/") or any(s in ("", ".", "..") for s in segments) or sample == CARD_PATH:
+        raise ValueError(f"must be a relative file path in the dataset (got {template!r})")
+
+
 # --- provider routes ---------------------------------------------------------------------
 
 
@@ -155,6 +240,12 @@ class ProviderMap:
     routes: dict[str, str]
     no_chat_route: dict[str, str] = field(default_factory=dict)
     unified_fallback: bool = True
+    shipped: bool = False  # the file inside the package, not the user's own
+
+    def how_to_add(self) -> str:
+        if self.shipped:
+            return f"copy {self.source}, add them, and point PROVIDER_ENDPOINT_MAPPING_PATH at it"
+        return f"add them to {self.source}"
 
 
 def default_mapping_path() -> Path:
@@ -163,6 +254,7 @@ def default_mapping_path() -> Path:
 
 def load_provider_map(path: Path | None) -> ProviderMap:
     """Load and check providers.toml; every problem is a ConfigError naming the file."""
+    shipped = path is None
     path = path or default_mapping_path()
     label = f"PROVIDER_ENDPOINT_MAPPING_PATH {path}"
     try:
@@ -197,4 +289,5 @@ def load_provider_map(path: Path | None) -> ProviderMap:
         routes=dict(routes),
         no_chat_route=dict(no_chat),
         unified_fallback=fallback == "unified",
+        shipped=shipped,
     )

@@ -82,7 +82,7 @@ def plan_calls(
             "unmapped_providers",
             providers=sorted(unmapped),
             route=request.router_base_url + UNIFIED_ROUTE,
-            hint=f"add them to {providers.source}",
+            hint=providers.how_to_add(),
         )
     return calls
 
@@ -147,13 +147,15 @@ def run_calls(
                     error_class="connection_error", error_message=f"internal: {exc!r}"
                 )
                 log.error("call_crashed", model_id=call.model_id, provider=call.provider_name)
-            _log_outcome(log, call, outcome)
             with lock:
+                late = index in results  # cut by the deadline meanwhile, and logged then
                 results.setdefault(index, outcome)
                 in_flight.pop(index, None)
                 remaining[0] -= 1
                 if remaining[0] == 0:
                     all_done.set()
+            if not late:
+                _log_outcome(log, call, outcome)
 
     for n in range(min(max_concurrency, len(live))):
         threading.Thread(target=work, name=f"probe-{n}", daemon=True).start()
@@ -167,6 +169,7 @@ def run_calls(
             for index in live:
                 if index not in results:
                     results[index] = _cut_by_deadline(in_flight.get(index), now)
+                    _log_outcome(log, calls[index], results[index])
             measured = list(range(len(calls)))
         return CycleResult([(calls[i], results[i]) for i in measured], interrupted)
 

@@ -12,6 +12,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inference_tracker.logs import EventLog
+from inference_tracker.probe import describe_error
 
 LISTING_TIMEOUT_SECONDS = 30.0
 MAX_PAGES = 50
@@ -147,7 +148,7 @@ def _get(session: requests.Session, url: str, user_agent: str) -> bytes:
             f"model listing timed out after {LISTING_TIMEOUT_SECONDS:g} s: {url}"
         ) from None
     except requests.RequestException as exc:
-        raise ListingError(f"model listing unreachable at {url}: {type(exc).__name__}") from None
+        raise ListingError(f"model listing unreachable at {url}: {describe_error(exc)}") from None
     if response.status_code != 200:
         raise ListingError(f"model listing answered HTTP {response.status_code}: {url}")
     return response.content

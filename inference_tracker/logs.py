@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -102,5 +101,10 @@ def route_library_logs(log: EventLog, level: str) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
 
 
-def default_log(level: str = "info", scrub: Callable[[str], str] = lambda t: t) -> EventLog:
-    return EventLog(sys.stderr, level, scrub=scrub)
+def adopt_library_handlers() -> None:
+    """Libraries that install their own stderr handler on import (huggingface_hub does) speak
+    through ours instead, so every line stays one scrubbed JSON object. Call after importing."""
+    for name in _LIBRARIES:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True

@@ -22,7 +22,6 @@ import csv
 import functools
 import io
 import re
-import string
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,20 +29,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from inference_tracker import __version__
-from inference_tracker.config import ConfigError, Settings
-from inference_tracker.logs import EventLog
+from inference_tracker.config import CARD_PATH, ConfigError, Settings
+from inference_tracker.logs import EventLog, adopt_library_handlers
 from inference_tracker.record import COLUMNS, ROW_KEY, Row, Scrubber, iso_ms
-from inference_tracker.store import Batch, Store, decode_rows, encode_rows
+from inference_tracker.store import Batch, Store, clear_error, decode_rows, encode_rows
 
 if TYPE_CHECKING:
     import ssl
 
     from huggingface_hub import HfApi
 
-PLACEHOLDERS = ("date", "probe_id", "batch_id")
-CARD_PATH = "README.md"
 CONFLICT_ATTEMPTS = 5
-_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 _ERRNO_PREFIX = re.compile(r"^\[Errno -?\d+\]\s*")
 
 
@@ -106,11 +102,6 @@ def target_from_settings(settings: Settings) -> PushTarget:
             "HF_DATASET_REPO_ID is not set; push needs the dataset to write to,"
             " e.g. me/inference-metrics"
         )
-    if not _REPO_ID.fullmatch(repo_id):
-        raise ConfigError(
-            f"invalid setting HF_DATASET_REPO_ID: must be owner/name (got {repo_id!r})"
-        )
-    check_template(settings.hf_dataset_target_filename)
     return PushTarget(
         repo_id=repo_id,
         filename_template=settings.hf_dataset_target_filename,
@@ -118,30 +109,6 @@ def target_from_settings(settings: Settings) -> PushTarget:
         token=token,
         probe_id=settings.probe_id,
     )
-
-
-def check_template(template: str) -> None:
-    """Placeholders {date}, {probe_id}, {batch_id} only; a relative path inside the dataset."""
-    where = "invalid setting HF_DATASET_TARGET_FILENAME"
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc} (got {template!r})") from None
-    for _, name, spec, conversion in parts:
-        if name is None:
-            continue
-        if name not in PLACEHOLDERS or spec or conversion:
-            shown = "{" + name + (f"!{conversion}" if conversion else "")
-            shown += (f":{spec}" if spec else "") + "}"
-            raise ConfigError(
-                f"{where}: unknown placeholder {shown}; use {{date}}, {{probe_id}}, {{batch_id}}"
-            )
-    sample = template.format(date="2026-01-01", probe_id="probe", batch_id="batch")
-    segments = sample.split("/")
-    if sample.startswith("/") or any(s in ("", ".", "..") for s in segments) or sample == CARD_PATH:
-        raise ConfigError(
-            f"{where}: must be a relative file path in the dataset (got {template!r})"
-        )
 
 
 # --- the push --------------------------------------------------------------------------------
@@ -197,6 +164,7 @@ def push_pending(
         result = PushResult(rows, files, len(batches), url, duplicates)
 
         def record(state: dict[str, Any]) -> None:
+            clear_error(state, "push")
             state["last_push"] = {
                 "at": iso_ms(now),
                 "rows": rows,
@@ -242,6 +210,8 @@ def _record_error(store: Store, now: datetime, message: str, scrub: Scrubber) ->
 def _api(target: PushTarget) -> HfApi:
     from huggingface_hub import HfApi
 
+    adopt_library_handlers()
+
     return HfApi(
         endpoint=target.endpoint,
         token=target.token,  # explicit: never HF_TOKEN or a stored login
@@ -269,7 +239,8 @@ def _push_shards(
     info = api.create_commit(
         target.repo_id,
         operations,
-        commit_message=f"Add {rows} rows from {cycles} cycles (probe {target.probe_id})",
+        commit_message=f"Add {_count(rows, 'row')} from {_count(cycles, 'cycle')}"
+        f" (probe {target.probe_id})",
         commit_description=_description(loaded),
         repo_type="dataset",
         revision=target.revision,
@@ -312,7 +283,8 @@ def _push_append(
                 target.repo_id,
                 operations,
                 commit_message=(
-                    f"Append {added} rows from {cycles} cycles to {where} (probe {target.probe_id})"
+                    f"Append {_count(added, 'row')} from {_count(cycles, 'cycle')} to {where}"
+                    f" (probe {target.probe_id})"
                 ),
                 commit_description=_description(loaded),
                 repo_type="dataset",
@@ -332,6 +304,10 @@ def _push_append(
         f"Hub refused the commit: 412 the dataset kept changing during the push"
         f" ({CONFLICT_ATTEMPTS} tries); the rows are kept for the next push"
     )
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _description(loaded: list[tuple[Batch, list[Row], bytes]]) -> str:

@@ -51,6 +51,7 @@ ROW_KEY = ("cycle_timestamp_iso", "model_id", "provider_name", "probe_id")
 Row = dict[str, str]
 
 REDACTED = "[REDACTED]"
+MIN_SECRET_LENGTH = 8
 MASKED = "[MASKED]"
 HF_TOKEN_SHAPE = re.compile(r"hf_[A-Za-z0-9]{30,}")
 _CREDENTIAL_HEADERS = {"set-cookie", "cookie", "authorization", "proxy-authorization"}
@@ -62,8 +63,10 @@ class Scrubber:
     """Replaces secret values and anything shaped like a Hugging Face token."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a secret that contains another is replaced whole.
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        # Longest first, so a secret that contains another is replaced whole. Nothing shorter
+        # than a token: scrubbing "1" would rewrite every number (settings refuse such tokens).
+        real = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+        self._secrets = sorted(real, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

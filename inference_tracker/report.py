@@ -83,6 +83,8 @@ def provider_stats(rows: Iterable[Row], *, now: datetime, hours: int) -> list[Pr
     """
     by_provider: dict[str, list[Row]] = {}
     for row in in_window(rows, now=now, hours=hours):
+        if row.get("error_class") == "unmapped_provider":
+            continue  # skipped on purpose (providers.toml): no call, nothing to judge
         by_provider.setdefault(row.get("provider_name", ""), []).append(row)
     stats = [_one_provider(name, group) for name, group in by_provider.items()]
     return sorted(stats, key=_badness)

@@ -22,11 +22,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from inference_tracker.record import COLUMNS, Row, parse_iso
+from inference_tracker.record import COLUMNS, Row, iso_ms, parse_iso
 
 ARCHIVE_DAYS = 7
 LOCK_TIMEOUT_SECONDS = 60.0
 STATE_VERSION = 1
+CYCLE_ERRORS = ("listing", "store", "state")  # the kinds of last_error a stored cycle resolves
 
 
 class StoreError(Exception):
@@ -227,35 +228,39 @@ class Store:
         return data
 
     def _recover_state(self, why: str) -> dict[str, Any]:
-        cycles: set[str] = set()
-        for path in [
-            self.buffer_path,
-            *self._csv_files(self.pending_dir),
-            *self._csv_files(self.archive_dir),
-        ]:
-            cycles.update(row["cycle_timestamp_iso"] for row in read_csv(path).rows)
-        archived = self._csv_files(self.archive_dir)
-        self.warnings.append(
+        """Rebuild what the files on disk can tell: cycles stored, the last cycle, the last push."""
+        rows = [
+            row
+            for path in [self.buffer_path, *self._csv_files(self.pending_dir), *self.archived()]
+            for row in read_csv(path).rows
+        ]
+        cycles = {row["cycle_timestamp_iso"] for row in rows}
+        message = (
             f"{self.state_path} was unreadable ({why[:120]}); "
             f"rebuilt from the files on disk: {len(cycles)} cycles found"
         )
+        self.warnings.append(message)
         state: dict[str, Any] = {
             "version": STATE_VERSION,
             "cycle_counter": len(cycles),
             "recovered": {"why": why[:200], "cycles_found": len(cycles)},
-            "last_error": {
-                "where": "state",
-                "message": f"{self.state_path} was unreadable ({why[:120]}); "
-                "rebuilt from the files on disk",
-            },
+            "last_error": {"at": _mtime_iso(self.state_path), "where": "state", "message": message},
         }
-        if archived:
-            newest = max(archived, key=lambda p: p.stat().st_mtime)
-            state["last_push"] = {
-                "at": datetime.fromtimestamp(newest.stat().st_mtime, UTC).isoformat(),
-                "rows": None,
-                "commit_url": None,
+        if cycles:
+            newest = max(cycles)
+            last = [row for row in rows if row["cycle_timestamp_iso"] == newest]
+            ok = sum(1 for row in last if row["error_class"] == "ok")
+            state["last_cycle"] = {
+                "started": newest,
+                "rows": len(last),
+                "ok": ok,
+                "failed": len(last) - ok,
+                "duration_s": None,
             }
+        archived = self.archived()
+        if archived:
+            newest_file = max(archived, key=lambda p: p.stat().st_mtime)
+            state["last_push"] = {"at": _mtime_iso(newest_file), "rows": None, "commit_url": None}
         return state
 
     def write_state(self, state: dict[str, Any]) -> None:
@@ -281,6 +286,8 @@ class Store:
             chunks.append(encode_rows(rows, header=not existing))
             atomic_write(self.buffer_path, chunks)
             state.pop("recovered", None)
+            if _error_where(state) in CYCLE_ERRORS:  # a stored cycle resolves these
+                del state["last_error"]
             state["cycle_counter"] = int(state.get("cycle_counter", 0)) + 1
             state["last_cycle"] = summary
             self.write_state(state)
@@ -386,6 +393,24 @@ class Store:
             )
         except FileNotFoundError:
             return []
+
+
+def _mtime_iso(path: Path) -> str | None:
+    try:
+        return iso_ms(datetime.fromtimestamp(path.stat().st_mtime, UTC))
+    except OSError:
+        return None
+
+
+def _error_where(state: dict[str, Any]) -> str | None:
+    error = state.get("last_error")
+    return error.get("where") if isinstance(error, dict) else None
+
+
+def clear_error(state: dict[str, Any], where: str) -> None:
+    """Forget the last error when it was of the kind that just succeeded."""
+    if _error_where(state) == where:
+        del state["last_error"]
 
 
 def batch_id_for(rows: list[Row], data: bytes) -> str:

@@ -125,7 +125,10 @@ def test_unreachable_listing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELS_API_URL", "http://127.0.0.1:9/models-json")
     result = run_cli("collect", "--dry-run")
     assert result.exit_code == 1
-    assert "Error: model listing unreachable at http://127.0.0.1:9/models-json" in result.stderr
+    assert (
+        "Error: model listing unreachable at http://127.0.0.1:9/models-json: connection refused"
+        in result.stderr
+    )
 
 
 @pytest.mark.parametrize(
@@ -221,3 +224,16 @@ def test_python_dash_m_and_terminal_table(router: FakeRouter, tmp_path: Path) ->
     assert "planned calls" in text and "groq/alpha" in text
     assert not text.lstrip().startswith("{")
     assert TOKEN not in text
+
+
+def test_a_reader_that_goes_away_is_not_an_error(router: FakeRouter, tmp_path: Path) -> None:
+    """`tracker collect --dry-run | head -1`: no traceback, no internal error."""
+    router.world.listing = listing({f"org/m{i}": ["groq", "together"] for i in range(500)})
+    env = {**os.environ, "MODELS_TO_FETCH": "500"}  # far more than a pipe buffer holds
+    proc = subprocess.run(
+        ["/bin/sh", "-c", f"{sys.executable} -m inference_tracker collect --dry-run | head -1"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0
+    assert len(proc.stdout.splitlines()) == 1
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr

@@ -136,6 +136,11 @@ def test_the_deadline_holds_against_hanging_and_trickling_providers(
         assert by_provider[name]["response_status_code"] == "-1"
         assert 1000 <= float(by_provider[name]["duration_ms"]) < 2500
     assert by_provider["groq"]["error_class"] == "ok"
+    failed = [json.loads(line) for line in result.stderr.splitlines() if '"call_failed"' in line]
+    assert sorted(e["provider"] for e in failed) == ["hang", "noheaders", "trickle"]
+    assert {e["error_class"] for e in failed} == {"deadline"}
+    names = [json.loads(line)["event"] for line in result.stderr.splitlines()]
+    assert names.index("cycle_finished") > max(i for i, n in enumerate(names) if n == "call_failed")
 
 
 def test_request_timeout_is_a_total_not_per_read(
@@ -276,3 +281,28 @@ def test_no_live_pairs_is_an_empty_cycle(world: FakeRouter, tmp_path: Path) -> N
     only(world, {})
     assert run_cli("collect", "--no-push").exit_code == 0
     assert state(tmp_path)["cycle_counter"] == 1
+
+
+def test_a_bug_prints_a_scrubbed_traceback_and_exits_1(
+    world: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inference_tracker.cli as cli
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"bug while holding Bearer {TOKEN} and {HUB_TOKEN}")
+
+    monkeypatch.setattr(cli, "build_row", broken)
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr and "RuntimeError: bug while holding" in result.stderr
+    assert TOKEN not in result.stderr and HUB_TOKEN not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("Error: internal error")
+
+
+def test_a_good_cycle_clears_a_listing_error(world: FakeRouter, tmp_path: Path) -> None:
+    world.world.listing_status = 502
+    assert run_cli("collect", "--no-push").exit_code == 1
+    assert state(tmp_path)["last_error"]["where"] == "listing"
+    world.world.listing_status = 200
+    assert run_cli("collect", "--no-push").exit_code == 0
+    assert "last_error" not in state(tmp_path)

@@ -193,3 +193,54 @@ def test_invalid_mapping_contents(tmp_path: Path, content: str, expected: str) -
     with pytest.raises(ConfigError, match="PROVIDER_ENDPOINT_MAPPING_PATH") as caught:
         load_provider_map(path)
     assert expected in str(caught.value)
+
+
+def test_a_blank_token_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "  ")
+    monkeypatch.setenv("HF_HUB_TOKEN", "")
+    settings = load_settings()
+    assert settings.hf_token is None and settings.hf_hub_token is None
+
+
+@pytest.mark.parametrize("name", ["HF_TOKEN", "HF_HUB_TOKEN"])
+@pytest.mark.parametrize("value", ["1", "abc", "hf_12 34567890", "hf_x\tyz12345"])
+def test_a_token_that_cannot_be_one_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"invalid setting {name}: ")
+    assert value not in message
+
+
+def test_dataset_settings_are_checked_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_DATASET_REPO_ID", "notarepo")
+    with pytest.raises(
+        ConfigError, match=r"^invalid setting HF_DATASET_REPO_ID: must be owner/name"
+    ):
+        load_settings()
+    monkeypatch.setenv("HF_DATASET_REPO_ID", "me/metrics")
+    monkeypatch.setenv("HF_DATASET_TARGET_FILENAME", "data/{oops}.csv")
+    with pytest.raises(
+        ConfigError,
+        match=r"^invalid setting HF_DATASET_TARGET_FILENAME: unknown placeholder \{oops\}",
+    ):
+        load_settings()
+
+
+def test_the_deadline_cannot_outlast_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CYCLE_DEADLINE_SECONDS", "3600")
+    with pytest.raises(
+        ConfigError,
+        match=r"^invalid setting CYCLE_DEADLINE_SECONDS: .*SCHEDULE_INTERVAL_SECONDS \(300",
+    ):
+        load_settings()
+
+
+def test_an_unparsable_env_file_line_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("MODELS_TO_FETCH=3\nthis is not a setting\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == ".env line 2: cannot parse (expected NAME=value)"

@@ -90,3 +90,42 @@ def test_hub_fault_then_recovery(
     assert run_cli("push").exit_code == 0  # nothing left: no second copy
     assert_each_once(dataset_rows(hub), expected + more)
     assert store.pending() == []
+
+
+def test_library_chatter_is_json_lines_too(hub: FakeHub, tmp_path: Path) -> None:
+    """huggingface_hub installs its own stderr handler on import; under cron every line must
+    still be one JSON object (or the final Error line). A subprocess: a fresh import."""
+    import os
+    import subprocess
+    import sys
+
+    buffered(tmp_path)
+    hub.fail("preupload", 500, times=1)
+    hub.fail("commit", 500, times=None)
+    env = {
+        **os.environ,
+        "HF_HUB_TOKEN": HUB_TOKEN,
+        "HF_DATASET_REPO_ID": REPO,
+        "HF_ENDPOINT": hub.url,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "inference_tracker", "push"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert any('"event": "library"' in line for line in lines), lines  # the retry was reported
+    for line in lines[:-1]:
+        assert line.startswith("{"), line
+    assert lines[-1].startswith("Error: Hub failed: 500")
+
+
+def test_a_successful_push_clears_the_push_error(hub: FakeHub, tmp_path: Path) -> None:
+    buffered(tmp_path)
+    hub.fail("commit", 500, times=None)
+    assert run_cli("push").exit_code == 1
+    store = Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
+    assert store.read_state()["last_error"]["where"] == "push"
+    hub.clear_faults()
+    assert run_cli("push").exit_code == 0
+    assert "last_error" not in store.read_state()

@@ -80,6 +80,14 @@ def test_unknown_provider_uses_the_unified_route_and_warns_once() -> None:
     warnings = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [w["event"] for w in warnings] == ["unmapped_providers"]
     assert warnings[0]["providers"] == ["newco"]
+    assert "copy" in warnings[0]["hint"] and "PROVIDER_ENDPOINT_MAPPING_PATH" in warnings[0]["hint"]
+
+
+def test_with_a_custom_mapping_the_hint_names_that_file() -> None:
+    log, stream = quiet_log()
+    providers = ProviderMap(source="/etc/tracker/providers.toml", routes={})
+    plan_calls([Target("org/a", "newco", "nc/a")], providers, REQUEST, log)
+    assert json.loads(stream.getvalue())["hint"] == "add them to /etc/tracker/providers.toml"
 
 
 def test_fallback_off_makes_a_row_without_a_call() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from inference_tracker.config import ConfigError, Settings
+from inference_tracker.config import ConfigError, Settings, load_settings
 from inference_tracker.publish import (
     HubLimits,
     PushError,
@@ -201,8 +201,12 @@ def test_target_needs_hf_hub_token_and_never_falls_back_to_hf_token() -> None:
 def test_target_needs_a_dataset_repo_id() -> None:
     with pytest.raises(ConfigError, match=r"^HF_DATASET_REPO_ID is not set"):
         target_from_settings(Settings(hf_hub_token=HUB_TOKEN))
+
+
+def test_a_bad_repo_id_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_DATASET_REPO_ID", "no slash")
     with pytest.raises(ConfigError, match=r"^invalid setting HF_DATASET_REPO_ID"):
-        target_from_settings(Settings(hf_hub_token=HUB_TOKEN, hf_dataset_repo_id="no slash"))
+        load_settings()
 
 
 @pytest.mark.parametrize(
@@ -214,16 +218,15 @@ def test_target_needs_a_dataset_repo_id() -> None:
         "/abs/{batch_id}.csv",
         "../x.csv",
         "{",
+        "README.md",
     ],
 )
-def test_a_bad_target_filename_is_a_config_error(template: str) -> None:
-    settings = Settings(
-        hf_hub_token=HUB_TOKEN,
-        hf_dataset_repo_id=REPO,
-        hf_dataset_target_filename=template,
-    )
+def test_a_bad_target_filename_is_a_config_error(
+    template: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASET_TARGET_FILENAME", template)
     with pytest.raises(ConfigError, match=r"^invalid setting HF_DATASET_TARGET_FILENAME"):
-        target_from_settings(settings)
+        load_settings()
 
 
 def test_target_from_settings_and_deterministic_paths(store: Store) -> None:

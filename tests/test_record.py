@@ -245,3 +245,9 @@ def test_real_recorded_success_parses() -> None:
     )
     done = read_completion(recorded["response"]["body"].encode())
     assert done is not None and done.answer == "Hello!" and done.completion_tokens == 3
+
+
+def test_short_secrets_are_not_scrubbed_everywhere() -> None:
+    """A 1-character 'secret' would turn every digit 1 into [REDACTED]; settings refuse such
+    tokens, and the scrubber ignores anything too short to be one."""
+    assert Scrubber(["1", " "])("2026-11-27T10:15:00.123Z") == "2026-11-27T10:15:00.123Z"

@@ -544,3 +544,16 @@ def test_write_out_writes_and_flushes() -> None:
     out = io.StringIO()
     report.write_out("status\n", out)
     assert out.getvalue() == "status\n"
+
+
+def test_pairs_skipped_on_purpose_are_not_provider_failures() -> None:
+    """[no_chat_route] providers and the fallback turned off make rows without a call: they
+    must not rank among the worst providers."""
+    from tests.rows import make_row
+
+    rows = [
+        make_row(0, provider="groq"),
+        make_row(0, provider="nebius", error_class="unmapped_provider"),
+    ]
+    stats = report.provider_stats(rows, now=datetime(2026, 11, 27, 10, 1, tzinfo=UTC), hours=24)
+    assert [s.provider for s in stats] == ["groq"]

@@ -196,3 +196,23 @@ def test_state_file_is_json(tmp_path: Path) -> None:
     store = store_at(tmp_path)
     store.append_cycle(cycle_rows(0), SUMMARY)
     assert json.loads(store.state_path.read_text())["cycle_counter"] == 1
+
+
+def test_recovery_rebuilds_the_last_cycle_and_dates_what_it_says(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    for cycle in range(2):
+        store.append_cycle(cycle_rows(cycle), SUMMARY)
+    batch = store.seal()
+    assert batch is not None
+    store.archive([batch], T0)
+    rows = cycle_rows(2)
+    rows[0]["error_class"] = "timeout"
+    store.append_cycle(rows, SUMMARY)
+    store.state_path.write_text("[]")
+    state = store.read_state()
+    assert state["cycle_counter"] == 3
+    last = state["last_cycle"]
+    assert last["started"] == rows[0]["cycle_timestamp_iso"]
+    assert (last["rows"], last["ok"], last["failed"]) == (4, 3, 1)
+    assert state["last_error"]["at"].endswith("Z")
+    assert state["last_push"]["at"] == "2026-11-27T10:00:00.000Z"

@@ -177,3 +177,22 @@ def test_sigterm_mid_push_loses_nothing_and_the_next_push_completes(
     assert sorted(on_hub) == sorted(on_disk)
     commits = [c.summary for c in fakes.hub.history(REPO)]
     assert len(commits) == 2  # the initial commit and exactly one push, whichever made it
+
+
+def test_sigterm_during_a_chained_push_ends_collect_promptly(fakes: Fakes, tmp_path: Path) -> None:
+    fakes.hub.hang("commit", times=1)
+    proc = start(fakes, tmp_path, "collect", PUSH_INTERVAL_CYCLES="1")
+    deadline = time.monotonic() + 30
+    while not fakes.hub.calls("commit") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fakes.hub.calls("commit"), "the chained push never reached the commit"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=15)
+    assert time.monotonic() - sent < 3  # not held until the push's own time limit
+    assert proc.returncode in (-signal.SIGTERM, 143)
+    stored = rows_on_disk(tmp_path)
+    assert len(stored) == 9
+    again = start(fakes, tmp_path, "push")
+    assert again.wait(timeout=60) == 0
+    assert sorted(hub_keys(fakes.hub)) == sorted(stored)
