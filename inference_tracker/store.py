@@ -27,6 +27,7 @@ from inference_tracker.record import COLUMNS, Row, iso_ms, parse_iso
 ARCHIVE_DAYS = 7
 LOCK_TIMEOUT_SECONDS = 60.0
 STATE_VERSION = 1
+_EPOCH = datetime.fromtimestamp(0, UTC)
 CYCLE_ERRORS = ("listing", "store", "state")  # the kinds of last_error a stored cycle resolves
 
 
@@ -40,7 +41,6 @@ class Batch:
 
     id: str
     path: Path
-    rows: int
     first_cycle: datetime
 
 
@@ -376,14 +376,13 @@ class Store:
                     path.unlink()
 
     def _batch(self, path: Path) -> Batch:
-        read = read_csv(path)
-        first = min((row["cycle_timestamp_iso"] for row in read.rows), default="")
-        return Batch(
-            id=path.stem,
-            path=path,
-            rows=len(read.rows),
-            first_cycle=parse_iso(first) if first else datetime.fromtimestamp(0, UTC),
-        )
+        """A batch by its file name (which starts with its first cycle), without reading it."""
+        try:
+            first = datetime.strptime(path.stem.split("-", 1)[0], "%Y%m%dT%H%M%SZ")
+        except ValueError:  # not a name seal() gave: ask the rows
+            stamps = [row["cycle_timestamp_iso"] for row in read_csv(path).rows]
+            return Batch(path.stem, path, parse_iso(min(stamps)) if stamps else _EPOCH)
+        return Batch(path.stem, path, first.replace(tzinfo=UTC))
 
     @staticmethod
     def _csv_files(folder: Path) -> list[Path]:

@@ -72,7 +72,7 @@ def buffer_cycles(tmp_path: Path, count: int) -> list[Row]:
 
 def waiting_rows(tmp_path: Path) -> int:
     local = store(tmp_path)
-    return len(local.buffer_rows().rows) + sum(b.rows for b in local.pending())
+    return len(local.buffer_rows().rows) + sum(len(read_csv(b.path).rows) for b in local.pending())
 
 
 def error_lines(stderr: str) -> list[str]:

@@ -161,7 +161,7 @@ def test_seal_moves_the_buffer_to_a_deterministic_pending_batch(tmp_path: Path) 
     assert batch is not None
     assert batch.id == batch_id_for(cycle_rows(0), data)
     assert batch.id.startswith("20261127T100000Z-")
-    assert batch.rows == 4 and batch.first_cycle == T0
+    assert len(read_csv(batch.path).rows) == 4 and batch.first_cycle == T0
     assert not (tmp_path / "buf.csv").exists()
     assert store.pending() == [batch]
     assert store.seal() is None
@@ -216,3 +216,11 @@ def test_recovery_rebuilds_the_last_cycle_and_dates_what_it_says(tmp_path: Path)
     assert (last["rows"], last["ok"], last["failed"]) == (4, 3, 1)
     assert state["last_error"]["at"].endswith("Z")
     assert state["last_push"]["at"] == "2026-11-27T10:00:00.000Z"
+
+
+def test_a_batch_file_not_named_by_seal_still_has_a_first_cycle(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.ensure_dirs()
+    (store.pending_dir / "by-hand.csv").write_bytes(encode_rows(cycle_rows(2), header=True))
+    [batch] = store.pending()
+    assert batch.first_cycle == T0 + timedelta(minutes=10)
