@@ -138,9 +138,14 @@ def _store(ctx: Context) -> Store:
 
 
 def _session(max_concurrency: int) -> requests.Session:
+    import http.cookiejar
+
     import requests
 
     session = requests.Session()
+    # Every provider sits behind the same router host: a cookie one sets must never reach
+    # the next (hf-api.md: never persist cookies).
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     adapter = requests.adapters.HTTPAdapter(
         pool_connections=4, pool_maxsize=max_concurrency, max_retries=0
     )
@@ -249,7 +254,7 @@ def _cycle(
             models = read_models_file(models_file)
         else:
             models = fetch_models(
-                session, settings.models_api_url, settings.models_to_fetch, USER_AGENT
+                session, settings.models_api_url, settings.models_to_fetch, USER_AGENT, deadline
             )
     except ListingError as exc:
         log.error("listing_failed", error=str(exc))
@@ -315,8 +320,7 @@ def _cycle(
     except StoreError as exc:
         log.error("csv_write_failed", error=str(exc), rows=len(rows))
         raise
-    for warning in store.warnings:
-        log.warning("store_warning", detail=warning)
+    _log_store_warnings(ctx, store)
     log.info("cycle_finished", **summary, cycle_counter=counter)
     return counter
 
@@ -339,6 +343,12 @@ def _chained_push(ctx: Context, store: Store) -> bool:
         _error_line("push failed with an internal error (traceback above); the rows are kept")
         return False
     return True
+
+
+def _log_store_warnings(ctx: Context, store: Store) -> None:
+    for warning in store.warnings:
+        ctx.log.warning("store_warning", detail=warning)
+    store.warnings.clear()
 
 
 def _note_error(store: Store, where: str, message: str, at: datetime) -> None:
@@ -403,7 +413,10 @@ def _push(ctx: Context, store: Store) -> None:
     from inference_tracker.publish import push_pending, target_from_settings
 
     target = target_from_settings(ctx.settings)
-    result = push_pending(store, target, ctx.log, datetime.now(UTC))
+    try:
+        result = push_pending(store, target, ctx.log, datetime.now(UTC))
+    finally:
+        _log_store_warnings(ctx, store)
     if sys.stdout.isatty():  # a person at a terminal; under cron the log line says it
         if result.commit_url:
             line = f"Pushed {result.rows} rows to {target.repo_id}: {result.commit_url}"

@@ -7,7 +7,6 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import quote
 
 import requests
@@ -15,7 +14,7 @@ import requests
 from inference_tracker.config import ProviderMap
 from inference_tracker.discovery import Target
 from inference_tracker.logs import EventLog
-from inference_tracker.probe import Clock, Limits, probe
+from inference_tracker.probe import CUT_BY_DEADLINE, Clock, Limits, Progress, probe
 from inference_tracker.record import Call, Outcome
 
 UNIFIED_ROUTE = "/v1/chat/completions"
@@ -103,7 +102,7 @@ def run_calls(
     max_concurrency: int,
     stop: threading.Event,
     log: EventLog,
-    clock: Clock = Clock(),  # noqa: B008 - immutable
+    clock: Clock = Clock(),
     sleep: Callable[[float], object] | None = None,
 ) -> CycleResult:
     """Run every call, at most `max_concurrency` at once, all ended by `deadline` (monotonic).
@@ -113,7 +112,7 @@ def run_calls(
     calls in flight get a few seconds, and only what was measured is returned.
     """
     results: dict[int, Outcome] = {}
-    in_flight: dict[int, tuple[datetime, float]] = {}
+    in_flight: dict[int, Progress] = {}
     lock = threading.Lock()
     all_done = threading.Event()
     todo: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -133,14 +132,17 @@ def run_calls(
                 index = todo.get_nowait()
             except queue.Empty:
                 return
+            progress = Progress()
             with lock:
-                in_flight[index] = (clock.wall(), clock.monotonic())
+                if stop.is_set():  # a signal came while this call was being taken
+                    return
+                in_flight[index] = progress
             call = calls[index]
             log.debug("call_started", model_id=call.model_id, provider=call.provider_name)
             try:
                 outcome = probe(
                     session, call, token, limits=limits, deadline=deadline, stop=stop,
-                    clock=clock, sleep=sleep,
+                    clock=clock, sleep=sleep, progress=progress,
                 )  # fmt: skip
             except Exception as exc:  # a bug in one call must not lose the cycle
                 outcome = Outcome(
@@ -160,7 +162,11 @@ def run_calls(
     for n in range(min(max_concurrency, len(live))):
         threading.Thread(target=work, name=f"probe-{n}", daemon=True).start()
 
-    interrupted = _wait(all_done, stop, deadline, clock)
+    def busy() -> bool:
+        with lock:
+            return bool(in_flight)
+
+    interrupted = _wait(all_done, stop, deadline, clock, busy)
     with lock:
         if interrupted:
             measured = sorted(results)
@@ -174,29 +180,43 @@ def run_calls(
         return CycleResult([(calls[i], results[i]) for i in measured], interrupted)
 
 
-def _cut_by_deadline(began: tuple[datetime, float] | None, now: float) -> Outcome:
-    if began is None:
+def _cut_by_deadline(progress: Progress | None, now: float) -> Outcome:
+    """The row of a call still running at the deadline, from what its probe last reported."""
+    if progress is None or progress.attempts == 0:
         return Outcome(
             error_class="deadline", error_message="not started before the cycle deadline"
         )
+    if progress.sent_at is None:  # between attempts
+        return Outcome(
+            error_class="deadline",
+            error_message=f"{CUT_BY_DEADLINE} while waiting to retry",
+            attempts=progress.attempts,
+        )
     return Outcome(
         error_class="deadline",
-        error_message="cut by the cycle deadline",
-        attempts=1,
-        started=began[0],
-        duration_ms=(now - began[1]) * 1000.0,
+        error_message=CUT_BY_DEADLINE,
+        attempts=progress.attempts,
+        started=progress.started,
+        duration_ms=(now - progress.sent_at) * 1000.0,
     )
 
 
-def _wait(all_done: threading.Event, stop: threading.Event, deadline: float, clock: Clock) -> bool:
-    """Wait for the calls; returns True when stopped by a signal."""
+def _wait(
+    all_done: threading.Event,
+    stop: threading.Event,
+    deadline: float,
+    clock: Clock,
+    busy: Callable[[], bool],
+) -> bool:
+    """Wait for the calls; returns True when stopped by a signal. After a signal, calls in
+    flight get STOP_GRACE_SECONDS (calls not yet started never start)."""
     while not all_done.is_set():
         left = deadline - clock.monotonic()
         if left <= 0:
             return False
         if stop.is_set():
             grace_end = min(deadline, clock.monotonic() + STOP_GRACE_SECONDS)
-            while not all_done.is_set() and clock.monotonic() < grace_end:
+            while busy() and clock.monotonic() < grace_end:
                 all_done.wait(_POLL_SECONDS)
             return True
         all_done.wait(min(left, _POLL_SECONDS))

@@ -9,12 +9,20 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
+import urllib3.exceptions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inference_tracker.logs import EventLog
-from inference_tracker.probe import describe_error
+from inference_tracker.probe import (
+    CONNECT_TIMEOUT_SECONDS,
+    Clock,
+    Overtime,
+    describe_error,
+    read_body,
+)
 
 LISTING_TIMEOUT_SECONDS = 30.0
+MAX_LISTING_BYTES = 64 * 1024 * 1024
 MAX_PAGES = 50
 
 
@@ -122,13 +130,18 @@ def page_url(url: str, page: int) -> str:
 
 
 def fetch_models(
-    session: requests.Session, url: str, models_to_fetch: int, user_agent: str
+    session: requests.Session,
+    url: str,
+    models_to_fetch: int,
+    user_agent: str,
+    deadline: float,
+    clock: Clock = Clock(),
 ) -> list[Any]:
-    """GET the listing, following pages until there are enough models."""
+    """GET the listing, following pages until there are enough models, all by `deadline`."""
     models: list[Any] = []
     for page in range(MAX_PAGES):
         current = page_url(url, page)
-        listing = parse_page(_get(session, current, user_agent), current)
+        listing = parse_page(_get(session, current, user_agent, deadline, clock), current)
         models.extend(listing.models)
         total = listing.total if listing.total is not None else len(models)
         if len(models) >= models_to_fetch or not listing.models or len(models) >= total:
@@ -136,22 +149,37 @@ def fetch_models(
     return models
 
 
-def _get(session: requests.Session, url: str, user_agent: str) -> bytes:
+def _get(
+    session: requests.Session, url: str, user_agent: str, deadline: float, clock: Clock
+) -> bytes:
+    """One page, whole, within LISTING_TIMEOUT_SECONDS and the cycle's deadline (a total,
+    not per read: a listing that trickles in must not hold the cycle)."""
+    budget = min(LISTING_TIMEOUT_SECONDS, deadline - clock.monotonic())
+    if budget <= 0:
+        raise ListingError(f"model listing from {url} did not arrive whole before the deadline")
+    response = None
     try:
         response = session.get(
             url,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
-            timeout=LISTING_TIMEOUT_SECONDS,
+            timeout=(min(CONNECT_TIMEOUT_SECONDS, budget), budget),
+            stream=True,
         )
-    except requests.Timeout:
+        if response.status_code != 200:
+            raise ListingError(f"model listing answered HTTP {response.status_code}: {url}")
+        body, cut = read_body(response, MAX_LISTING_BYTES, clock.monotonic() + budget, clock)
+    except (Overtime, requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
         raise ListingError(
-            f"model listing timed out after {LISTING_TIMEOUT_SECONDS:g} s: {url}"
+            f"model listing from {url} did not arrive whole within {budget:.3g} s"
         ) from None
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise ListingError(f"model listing unreachable at {url}: {describe_error(exc)}") from None
-    if response.status_code != 200:
-        raise ListingError(f"model listing answered HTTP {response.status_code}: {url}")
-    return response.content
+    finally:
+        if response is not None:
+            response.close()
+    if cut:
+        raise ListingError(f"model listing from {url} is over {MAX_LISTING_BYTES} bytes")
+    return body
 
 
 def read_models_file(path: Path) -> list[Any]:

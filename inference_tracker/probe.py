@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import threading
 import time
@@ -16,6 +17,8 @@ import urllib3.exceptions
 from inference_tracker.record import Call, Outcome, error_summary
 
 CONNECT_TIMEOUT_SECONDS = 10.0
+DEADLINE_SLACK_SECONDS = 0.01  # a socket timer may fire a hair before the time it was set for
+CUT_BY_DEADLINE = "cut by the cycle deadline"
 READ_CHUNK_BYTES = 65536
 
 
@@ -35,8 +38,17 @@ class Clock:
     wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
-class _Overtime(Exception):
+class Overtime(Exception):
     """The attempt's time ran out while the body was still arriving."""
+
+
+@dataclass
+class Progress:
+    """Where a call is, for the cycle to describe a call it cuts off at the deadline."""
+
+    attempts: int = 0
+    started: datetime | None = None  # wall time the current attempt was sent
+    sent_at: float | None = None  # monotonic time of that; None between attempts
 
 
 def probe(
@@ -49,33 +61,25 @@ def probe(
     stop: threading.Event,
     clock: Clock = Clock(),
     sleep: Callable[[float], object] | None = None,
+    progress: Progress | None = None,
 ) -> Outcome:
-    """Send `call`, retrying network errors and 5xx; never past `deadline` (monotonic)."""
+    """Send `call`, retrying network errors, timeouts and 5xx; never past `deadline`."""
     wait = sleep if sleep is not None else stop.wait
+    progress = progress if progress is not None else Progress()
     headers = {**call.headers, "Authorization": f"Bearer {token}"}
-    attempts = 0
     while True:
-        attempts += 1
-        outcome, retryable = _attempt(session, call, headers, limits, deadline, clock)
-        if not retryable or attempts > limits.max_retries:
+        progress.attempts += 1
+        outcome, retryable = _attempt(session, call, headers, limits, deadline, clock, progress)
+        progress.sent_at = None
+        if not retryable or progress.attempts > limits.max_retries:
             break
-        delay = limits.retry_delays[min(attempts - 1, len(limits.retry_delays) - 1)]
+        delay = limits.retry_delays[min(progress.attempts - 1, len(limits.retry_delays) - 1)]
         if clock.monotonic() + delay >= deadline or stop.is_set():
             break
         wait(delay)
         if stop.is_set():
             break
-    return Outcome(
-        error_class=outcome.error_class,
-        status=outcome.status,
-        body=outcome.body,
-        cut_bytes=outcome.cut_bytes,
-        headers=outcome.headers,
-        error_message=outcome.error_message,
-        attempts=attempts,
-        started=outcome.started,
-        duration_ms=outcome.duration_ms,
-    )
+    return dataclasses.replace(outcome, attempts=progress.attempts)
 
 
 def _attempt(
@@ -85,50 +89,48 @@ def _attempt(
     limits: Limits,
     deadline: float,
     clock: Clock,
+    progress: Progress,
 ) -> tuple[Outcome, bool]:
     """One try. Returns the outcome and whether a retry may help."""
-    budget = min(limits.request_timeout, deadline - clock.monotonic())
-    cut_by_deadline = deadline - clock.monotonic() <= limits.request_timeout
-    late_class = "deadline" if cut_by_deadline else "timeout"
-    late_message = (
-        "cut by the cycle deadline"
-        if cut_by_deadline
-        else f"no complete response within {limits.request_timeout:g} s"
-    )
-    if budget <= 0:
-        return Outcome(error_class="deadline", error_message="cut by the cycle deadline"), False
+    # What session.post would do, split so the clock starts as the request goes out: under
+    # 64-way load, preparing it (and waiting for the GIL meanwhile) took milliseconds.
+    request = requests.Request("POST", call.url, data=call.body.encode("utf-8"), headers=headers)
+    prepared = session.prepare_request(request)
+    settings = session.merge_environment_settings(prepared.url, {}, True, None, None)
     started = clock.wall()
     t0 = clock.monotonic()
+    budget = min(limits.request_timeout, deadline - t0)
+    if budget <= 0:
+        return Outcome(error_class="deadline", error_message=CUT_BY_DEADLINE), False
     ends_at = t0 + budget
+    progress.started, progress.sent_at = started, t0
 
     def elapsed_ms() -> float:
         return (clock.monotonic() - t0) * 1000.0
 
     response: requests.Response | None = None
     try:
-        # What session.post would do, split so the clock starts as the request goes out: under
-        # 64-way load, preparing it (and waiting for the GIL meanwhile) took milliseconds.
-        request = requests.Request(
-            "POST", call.url, data=call.body.encode("utf-8"), headers=headers
-        )
-        prepared = session.prepare_request(request)
-        settings = session.merge_environment_settings(prepared.url, {}, True, None, None)
-        started = clock.wall()
-        t0 = clock.monotonic()
         response = session.send(
             prepared, timeout=(min(CONNECT_TIMEOUT_SECONDS, budget), budget), **settings
         )
-        body, cut = _read_body(response, limits.body_cap, ends_at, clock)
-    except (_Overtime, requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+        body, cut = read_body(response, limits.body_cap, ends_at, clock)
+    except (Overtime, requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+        # Decided now, not before sending: a connect timeout long before the deadline is a
+        # plain (retryable) timeout even when the deadline is near.
+        at_deadline = clock.monotonic() >= deadline - DEADLINE_SLACK_SECONDS
         outcome = Outcome(
-            error_class=late_class,
+            error_class="deadline" if at_deadline else "timeout",
             status=-1,
-            error_message=late_message,
+            error_message=(
+                CUT_BY_DEADLINE
+                if at_deadline
+                else f"no complete response within {elapsed_ms() / 1000:.3g} s"
+            ),
             started=started,
             duration_ms=elapsed_ms(),
             headers=dict(response.headers) if response is not None else None,
         )
-        return outcome, late_class == "timeout"
+        return outcome, not at_deadline
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         outcome = Outcome(
             error_class="connection_error",
@@ -157,7 +159,7 @@ def _attempt(
     return outcome, status >= 500
 
 
-def _read_body(
+def read_body(
     response: requests.Response, cap: int, ends_at: float, clock: Clock
 ) -> tuple[bytes, int]:
     """Read the whole body by `ends_at`, keeping the first `cap` bytes and counting the rest."""
@@ -167,7 +169,7 @@ def _read_body(
     while True:
         left = ends_at - clock.monotonic()
         if left <= 0:
-            raise _Overtime
+            raise Overtime
         _bound_next_read(raw, left)
         chunk = raw.read1(READ_CHUNK_BYTES, decode_content=True)
         if not chunk:
@@ -202,4 +204,4 @@ def describe_error(exc: BaseException) -> str:
         return "name resolution failed"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError):
         return "connection dropped before the response was complete"
-    return f"{type(exc).__name__}: {exc}"[:300]
+    return f"{type(exc).__name__}: {exc}"  # cut, after scrubbing, where it is stored

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 from inference_tracker import __version__
 from inference_tracker.config import CARD_PATH, ConfigError, Settings
 from inference_tracker.logs import EventLog, adopt_library_handlers
-from inference_tracker.record import COLUMNS, ROW_KEY, Row, Scrubber, iso_ms
+from inference_tracker.record import (
+    COLUMNS,
+    ERROR_MESSAGE_LIMIT,
+    ROW_KEY,
+    Row,
+    Scrubber,
+    iso_ms,
+)
 from inference_tracker.store import Batch, Store, clear_error, decode_rows, encode_rows
 
 if TYPE_CHECKING:
@@ -156,7 +163,7 @@ def push_pending(
             if message is None:
                 _record_error(store, now, f"internal error: {type(exc).__name__}", scrub)
                 raise
-            message = scrub(message)
+            message = scrub.cut(message, ERROR_MESSAGE_LIMIT)
             log.error("push_failed", error=message, batches=len(batches), rows=rows)
             _record_error(store, now, message, scrub)
             raise PushError(message) from None
@@ -336,6 +343,9 @@ def _exists(api: HfApi, target: PushTarget, path: str) -> bool:
 def _download(target: PushTarget, path: str, revision: str) -> bytes | None:
     """The file at `revision`, or None when the dataset has no such file."""
     from huggingface_hub import hf_hub_url
+
+    # The public names in huggingface_hub.utils are implicit re-exports, which mypy --strict
+    # refuses; the modules that define them are stable within the pinned major version.
     from huggingface_hub.utils._headers import build_hf_headers
     from huggingface_hub.utils._http import hf_raise_for_status, http_backoff
 
@@ -592,7 +602,7 @@ def _describe(exc: BaseException, target: PushTarget, limits: HubLimits) -> str 
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         detail = (exc.server_message or "").strip().splitlines()
-        reason = (detail[0] if detail else exc.response.reason_phrase or "").strip()[:300]
+        reason = (detail[0] if detail else exc.response.reason_phrase or "").strip()
         verb = "Hub failed" if status >= 500 else "Hub refused the commit"
         return f"{verb}: {status} {reason}".rstrip()
     if isinstance(exc, httpx2.TimeoutException):

@@ -54,6 +54,8 @@ REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 8
 MASKED = "[MASKED]"
 HF_TOKEN_SHAPE = re.compile(r"hf_[A-Za-z0-9]{30,}")
+_TOKEN_START_AT_END = re.compile(r"hf_[A-Za-z0-9]*\Z")
+MIN_FRAGMENT = 6  # a cut secret's start this long or longer is redacted
 _CREDENTIAL_HEADERS = {"set-cookie", "cookie", "authorization", "proxy-authorization"}
 _CREDENTIAL_PARTS = ("token", "secret", "api-key", "api_key", "apikey")
 ERROR_MESSAGE_LIMIT = 500
@@ -73,6 +75,22 @@ class Scrubber:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return HF_TOKEN_SHAPE.sub(REDACTED, text)
+
+    def tail(self, text: str) -> str:
+        """For text that was cut: the start of a token left at its end is redacted too."""
+        text = _TOKEN_START_AT_END.sub(REDACTED, text)
+        for secret in self._secrets:
+            for size in range(len(secret) - 1, MIN_FRAGMENT - 1, -1):
+                if text.endswith(secret[:size]):
+                    return text[:-size] + REDACTED
+        return text
+
+    def cut(self, text: str, limit: int) -> str:
+        """Scrub, then cut to `limit` characters without leaving part of a token behind."""
+        text = self(text)
+        if len(text) <= limit:
+            return text
+        return self.tail(text[: limit - len(REDACTED)])
 
 
 def iso_ms(moment: datetime) -> str:
@@ -164,8 +182,7 @@ def error_summary(status: int, body: bytes) -> str:
             detail = error if isinstance(error, str) else json.dumps(error)
     elif body.lstrip()[:1] == b"<":
         detail = "HTML error page"
-    text = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
-    return text[:ERROR_MESSAGE_LIMIT]
+    return f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
 
 
 _NUMBER = re.compile(r"(?<![\d.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])-?\d+(?:\.\d+)?")
@@ -186,10 +203,11 @@ def answer_matches(answer: str, expected: str) -> bool:
     return False
 
 
-def body_text(body: bytes, cut_bytes: int) -> str:
-    """The stored form of a body: UTF-8 with replacement characters, and a cut marker."""
-    text = body.decode("utf-8", errors="replace")
+def body_text(body: bytes, cut_bytes: int, scrub: Scrubber) -> str:
+    """The stored form of a body: UTF-8 with replacement characters, scrubbed, a cut marker."""
+    text = scrub(body.decode("utf-8", errors="replace"))
     if cut_bytes:
+        text = scrub.tail(text)
         text += (
             f"\n[inference-tracker: body cut after {len(body)} bytes, {cut_bytes} bytes not stored]"
         )
@@ -261,11 +279,11 @@ def build_row(
         "response_end_iso": ended,
         "duration_ms": _fmt_ms(outcome.duration_ms),
         "response_status_code": str(outcome.status),
-        "response_body_raw": body_text(outcome.body, outcome.cut_bytes),
+        "response_body_raw": body_text(outcome.body, outcome.cut_bytes, scrub),
         "response_headers_sanitized": (
             json.dumps(mask_headers(outcome.headers)) if outcome.headers is not None else ""
         ),
-        "error_message": error_message[:ERROR_MESSAGE_LIMIT],
+        "error_message": scrub.cut(error_message, ERROR_MESSAGE_LIMIT),
         "attempts": str(outcome.attempts),
         "error_class": error_class,
         "prompt_tokens": _opt(completion.prompt_tokens if completion else None),

@@ -301,8 +301,12 @@ class Store:
             return b""
         except OSError as exc:
             raise StoreError(f"cannot read {self.buffer_path}: {_strerror(exc)}") from None
-        header = encode_rows([], header=True)
-        if data and not data.startswith(header):
+        if not data or data.startswith(encode_rows([], header=True)):
+            return data
+        converted = self._convert(data)
+        if converted is not None:
+            return converted
+        if data:
             aside = self.buffer_path.with_name(
                 f"{self.buffer_path.name}.other-schema-{int(time.time())}"
             )
@@ -316,9 +320,29 @@ class Store:
             return b""
         return data
 
+    def _convert(self, data: bytes) -> bytes | None:
+        """A buffer whose header is a prefix of ours (the original tool's 14 columns, or ours
+        saved with other line ends) rewritten in our layout; None for anything else."""
+        records = list(csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline="")))
+        header = tuple(records[0]) if records else ()
+        if not header or header != COLUMNS[: len(header)]:
+            return None
+        rows = [
+            dict(zip(COLUMNS, record, strict=False))
+            for record in records[1:]
+            if len(record) == len(header)
+        ]
+        if header != COLUMNS:
+            self.warnings.append(
+                f"{self.buffer_path} had the original tool's {len(header)} columns; "
+                f"{len(rows)} rows carried over with the new columns empty"
+            )
+        return encode_rows(rows, header=True)
+
     def _clean_temps(self) -> None:
-        for folder in (self.buffer_path.parent, self.state_dir):
-            for tmp in folder.glob(".*.tmp-*"):
+        """Temp files a killed run left behind: ours only, and only under the lock."""
+        for target in (self.buffer_path, self.state_path):
+            for tmp in target.parent.glob(f".{target.name}.tmp-*"):
                 with contextlib.suppress(OSError):
                     tmp.unlink()
 
@@ -390,7 +414,7 @@ class Store:
             return sorted(
                 p for p in folder.iterdir() if p.suffix == ".csv" and not p.name.startswith(".")
             )
-        except FileNotFoundError:
+        except OSError:  # missing, or not a folder: no batches there (writes will say why)
             return []
 
 

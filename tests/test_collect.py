@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -210,20 +211,27 @@ def test_5xx_is_retried_end_to_end(
     assert (row["error_class"], row["attempts"]) == ("ok", "2")
 
 
+@pytest.mark.parametrize(
+    "token",
+    [TOKEN, "sk-live-" + "Q7" * 12],  # the second is caught only by its value, not its shape
+    ids=["hf-shaped", "any-shape"],
+)
 def test_an_echoed_token_never_reaches_the_data_or_the_logs(
-    world: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str
 ) -> None:
     only(world, {"org/m": ["echo", "groq"]}, echo={"kind": "echo"})
+    monkeypatch.setenv("HF_TOKEN", token)
     monkeypatch.setenv("LOG_LEVEL", "debug")
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 0
+    assert world.seen[0].headers["Authorization"] == f"Bearer {token}"  # it was really sent
     echoed = next(r for r in rows(tmp_path) if r["provider_name"] == "echo")
     assert "Bearer [REDACTED]" in echoed["response_body_raw"]
     headers = json.loads(echoed["response_headers_sanitized"])
     assert headers["X-Echo-Authorization"] == "Bearer [REDACTED]"
     everything = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
-    assert TOKEN.encode() not in everything
-    assert TOKEN not in result.stdout + result.stderr
+    assert token.encode() not in everything
+    assert token not in result.stdout + result.stderr
     assert HUB_TOKEN not in result.stdout + result.stderr
 
 
@@ -306,3 +314,36 @@ def test_a_good_cycle_clears_a_listing_error(world: FakeRouter, tmp_path: Path) 
     world.world.listing_status = 200
     assert run_cli("collect", "--no-push").exit_code == 0
     assert "last_error" not in state(tmp_path)
+
+
+def test_one_providers_cookie_is_never_sent_to_another(
+    world: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only(
+        world,
+        {"org/m": ["sets", "other"]},
+        sets={"kind": "ok", "headers": {"Set-Cookie": "affinity=node-7; Path=/"}},
+    )
+    monkeypatch.setenv("MAX_CONCURRENCY", "1")  # "sets" answers before "other" is called
+    assert run_cli("collect", "--no-push").exit_code == 0
+    assert [json.loads(s.body)["model"] for s in world.seen] == ["org/m:sets", "org/m:other"]
+    assert "Cookie" not in world.seen[1].headers
+    stored = {r["provider_name"]: r for r in rows(tmp_path)}
+    assert json.loads(stored["sets"]["response_headers_sanitized"])["Set-Cookie"] == "[MASKED]"
+
+
+def test_a_call_cut_while_retrying_reports_its_last_attempt(
+    world: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """503, a 1 s retry delay, then a hang cut by the deadline: 2 attempts, and the duration
+    of the second one only (spec 6: earlier attempts and retry sleeps are not in it)."""
+    only(world, {"org/m": ["cold"]}, cold={"kind": "flaky", "fail_times": 1, "then": "hang"})
+    monkeypatch.setenv("MAX_RETRIES", "2")
+    monkeypatch.setenv("CYCLE_DEADLINE_SECONDS", "2.5")
+    assert run_cli("collect", "--no-push").exit_code == 0
+    [row] = rows(tmp_path)
+    assert (row["error_class"], row["attempts"]) == ("deadline", "2")
+    assert 1200 <= float(row["duration_ms"]) <= 1700  # 2.5 s less the 1 s wait and the 503
+    started = datetime.fromisoformat(row["request_start_iso"].replace("Z", "+00:00"))
+    cycle = datetime.fromisoformat(row["cycle_timestamp_iso"].replace("Z", "+00:00"))
+    assert (started - cycle).total_seconds() >= 0.95

@@ -71,3 +71,15 @@ def test_corrupt_state_is_recovered_not_reset(router: FakeRouter, tmp_path: Path
     )
     assert "rebuilt from the files on disk: 3 cycles found" in warning["detail"]
     assert len(read_csv(tmp_path / "metrics_buffer.csv").rows) == 8
+
+
+def test_status_with_a_state_dir_that_is_a_file_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "state-file").write_text("not a folder")
+    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state-file"))
+    result = run_cli("status", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    status = json.loads(result.stdout)
+    assert any("state-file" in problem for problem in status["problems"]), status["problems"]

@@ -150,16 +150,25 @@ def test_body_over_the_cap_is_cut_and_counted() -> None:
 
 @responses.activate
 def test_duration_is_the_final_attempt_only() -> None:
-    """The clock advances 0.1 s per read: earlier attempts and sleeps are not in duration_ms."""
+    """Each read of the clock moves it 0.1 s and a retry sleep moves it too: the duration and
+    the start are the final attempt's, without the first attempt or the 1 s wait."""
     responses.post(URL, status=503)
     responses.post(URL, body=completion())
     clock = FakeClock(step=0.1)
-    outcome, _ = run(clock=clock)
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    outcome = probe(
+        requests.Session(), CALL, TOKEN, limits=Limits(), deadline=1e9,
+        stop=threading.Event(), clock=clock.clock(), sleep=sleep,
+    )  # fmt: skip
     assert outcome.attempts == 2
-    # final attempt: t0 read, then a few reads while reading the body; far less than both attempts
-    assert 0 < outcome.duration_ms < 1000
-    first_start = clock.start_wall + timedelta(seconds=0.1)
-    assert outcome.started > first_start
+    # Attempt 1 and the retry check cost 0.4 s of clock reads, the wait 1 s: the final attempt
+    # is sent at 1.4 s and lasts its own three reads, 300 ms (1,700 if the first counted).
+    assert outcome.started is not None
+    assert (outcome.started - clock.start_wall).total_seconds() == pytest.approx(1.4)
+    assert outcome.duration_ms == pytest.approx(300.0)
 
 
 @responses.activate
@@ -168,3 +177,29 @@ def test_deadline_already_passed_makes_no_request() -> None:
     outcome, _ = run(deadline=clock.now - 1, clock=clock)
     assert outcome.error_class == "deadline"
     assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_a_timeout_far_from_the_deadline_is_a_retryable_timeout() -> None:
+    """The deadline is near enough to cap the attempt, but this connect timeout came at once:
+    it is a timeout, and retried, not a deadline cut."""
+    responses.post(URL, body=requests.ConnectTimeout("connect timed out"))
+    responses.post(URL, body=completion())
+    clock = FakeClock()
+    outcome, slept = run(Limits(request_timeout=60), deadline=clock.now + 30, clock=clock)
+    assert outcome.error_class == "ok" and outcome.attempts == 2
+    assert slept == [1.0]
+
+
+@responses.activate
+def test_a_timeout_at_the_deadline_is_a_deadline_cut() -> None:
+    clock = FakeClock()
+    deadline = clock.now + 30
+
+    def late(request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        clock.now = deadline  # the read waited until the deadline
+        raise requests.ReadTimeout("read timed out")
+
+    responses.add_callback(responses.POST, URL, callback=late)
+    outcome, slept = run(Limits(request_timeout=60), deadline=deadline, clock=clock)
+    assert (outcome.error_class, outcome.attempts, slept) == ("deadline", 1, [])

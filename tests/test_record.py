@@ -251,3 +251,41 @@ def test_short_secrets_are_not_scrubbed_everywhere() -> None:
     """A 1-character 'secret' would turn every digit 1 into [REDACTED]; settings refuse such
     tokens, and the scrubber ignores anything too short to be one."""
     assert Scrubber(["1", " "])("2026-11-27T10:15:00.123Z") == "2026-11-27T10:15:00.123Z"
+
+
+NOT_HF_SHAPED = "sk-live-" + "Q7" * 12  # a secret only the value itself can catch
+
+
+@pytest.mark.parametrize("at", [480, 490, 495, 499])
+def test_a_token_cut_by_the_message_limit_does_not_leak_in_part(at: int) -> None:
+    for secret in (TOKEN, NOT_HF_SHAPED):
+        body = json.dumps({"error": "x" * (at - 20) + f" bad key {secret} end"}).encode()
+        outcome = Outcome(
+            error_class="http_error", status=401, body=body, headers={}, attempts=1,
+            error_message=error_summary(401, body), started=START, duration_ms=5.0,
+        )  # fmt: skip
+        row = build_row(
+            START, CALL, outcome, expected_answer="1771.2", probe_id="p1",
+            scrub=Scrubber([secret]),
+        )  # fmt: skip
+        assert secret[:12] not in row["error_message"], row["error_message"][-40:]
+        assert len(row["error_message"]) <= 500
+
+
+@pytest.mark.parametrize("keep", [3, 10, 20, 36])
+def test_a_token_cut_by_the_body_cap_does_not_leak_in_part(keep: int) -> None:
+    for secret in (TOKEN, NOT_HF_SHAPED):
+        prefix = b'{"choices": "' + b"y" * 50
+        body = prefix + secret.encode()[:keep]
+        outcome = Outcome(
+            error_class="ok", status=200, body=body, cut_bytes=1000, headers={}, attempts=1,
+            started=START, duration_ms=5.0,
+        )  # fmt: skip
+        row = build_row(
+            START, CALL, outcome, expected_answer="1771.2", probe_id="p1",
+            scrub=Scrubber([secret]),
+        )  # fmt: skip
+        stored = row["response_body_raw"]
+        if keep >= 6:  # a fragment long enough to mean something
+            assert secret[:6] not in stored, stored
+        assert "bytes not stored]" in stored

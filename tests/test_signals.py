@@ -96,3 +96,21 @@ def test_process_exits_promptly_with_a_thread_stuck_in_a_socket(
     stored = {r["provider_name"]: r for r in read_csv(tmp_path / "metrics_buffer.csv").rows}
     assert stored["slow"]["error_class"] == "deadline"
     assert stored["fast1"]["error_class"] == "ok"
+
+
+def test_after_a_signal_calls_not_yet_started_never_start_and_nothing_waits_for_them(
+    tmp_path: Path,
+) -> None:
+    world = World(
+        listing=listing({"org/m": [f"p{i}" for i in range(6)]}),
+        default={"kind": "ok", "latency": 0.4},
+    )
+    with FakeRouter(world) as slow:
+        proc, lines = start(slow, tmp_path, MAX_CONCURRENCY="1")
+        wait_for(lines, "call_succeeded", count=1)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 143
+        assert time.monotonic() - sent < 1.5  # the one call in flight, not the 3 s grace
+        assert len(slow.seen) <= 2
+    assert len(read_csv(tmp_path / "metrics_buffer.csv").rows) == len(slow.seen)

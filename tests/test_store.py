@@ -61,8 +61,12 @@ def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     store = store_at(tmp_path)
     store.ensure_dirs()
     (tmp_path / ".buf.csv.tmp-99999").write_bytes(b"half a row")
+    (tmp_path / ".tracker" / ".state.json.tmp-99999").write_bytes(b"{")
+    (tmp_path / ".editor.swp.tmp-1").write_bytes(b"someone else's")
     store.append_cycle(cycle_rows(0), SUMMARY)
     assert not (tmp_path / ".buf.csv.tmp-99999").exists()
+    assert not (tmp_path / ".tracker" / ".state.json.tmp-99999").exists()
+    assert (tmp_path / ".editor.swp.tmp-1").exists()
 
 
 def test_a_torn_last_row_is_reported_not_raised() -> None:
@@ -74,12 +78,12 @@ def test_a_torn_last_row_is_reported_not_raised() -> None:
 
 
 def test_a_buffer_of_another_layout_is_set_aside(tmp_path: Path) -> None:
-    (tmp_path / "buf.csv").write_text("cycle_timestamp_iso,model_id\n2025,x\n")
+    (tmp_path / "buf.csv").write_text("when,what\n2025,x\n")
     store = store_at(tmp_path)
     store.append_cycle(cycle_rows(0), SUMMARY)
     assert len(store.buffer_rows().rows) == 4
     aside = list(tmp_path.glob("buf.csv.other-schema-*"))
-    assert len(aside) == 1 and aside[0].read_text().startswith("cycle_timestamp_iso,model_id\n")
+    assert len(aside) == 1 and aside[0].read_text().startswith("when,what\n")
     assert "another column layout" in store.warnings[0]
 
 
@@ -170,9 +174,11 @@ def test_seal_moves_the_buffer_to_a_deterministic_pending_batch(tmp_path: Path) 
 
 
 def test_same_content_same_batch_id() -> None:
+    """Two separate seals of the same rows (a push repeated after a crash) agree."""
     rows = cycle_rows(0)
     data = encode_rows(rows, header=True)
-    assert batch_id_for(rows, data) == batch_id_for(rows, bytes(data))
+    again = cycle_rows(0)
+    assert batch_id_for(rows, data) == batch_id_for(again, encode_rows(again, header=True))
     other = encode_rows(cycle_rows(1), header=True)
     assert batch_id_for(rows, data) != batch_id_for(cycle_rows(1), other)
 
@@ -224,3 +230,31 @@ def test_a_batch_file_not_named_by_seal_still_has_a_first_cycle(tmp_path: Path) 
     (store.pending_dir / "by-hand.csv").write_bytes(encode_rows(cycle_rows(2), header=True))
     [batch] = store.pending()
     assert batch.first_cycle == T0 + timedelta(minutes=10)
+
+
+def test_the_original_tools_buffer_is_carried_over_not_set_aside(tmp_path: Path) -> None:
+    """An existing .env keeps working, so its buffer (the seed's 14 columns) is kept: the old
+    rows are padded to the 21 columns and go with the next push."""
+    seed = (
+        ",".join(COLUMNS[:14])
+        + "\n"
+        + ",".join(["2026-01-01T00:00:00.000Z", "org/old"] + ["x"] * 12)
+        + "\n"
+    )
+    (tmp_path / "buf.csv").write_text(seed)
+    store = store_at(tmp_path)
+    store.append_cycle(cycle_rows(0), SUMMARY)
+    read = store.buffer_rows()
+    assert read.problems == []
+    assert [r["model_id"] for r in read.rows][:1] == ["org/old"]
+    assert read.rows[0]["probe_id"] == "" and len(read.rows) == 5
+    assert list(tmp_path.glob("buf.csv.other-schema-*")) == []
+
+
+def test_a_buffer_saved_with_lf_line_ends_is_kept(tmp_path: Path) -> None:
+    data = encode_rows(cycle_rows(0), header=True).replace(b"\r\n", b"\n")
+    (tmp_path / "buf.csv").write_bytes(data)
+    store = store_at(tmp_path)
+    store.append_cycle(cycle_rows(1), SUMMARY)
+    assert len(store.buffer_rows().rows) == 8
+    assert list(tmp_path.glob("buf.csv.other-schema-*")) == []

@@ -74,6 +74,7 @@ class World:
     listing: Any = field(default_factory=lambda: listing({}))
     listing_status: int = 200
     listing_raw: bytes | None = None  # served as-is instead of `listing` when set
+    listing_trickle: float = 0.0  # seconds between bytes of the listing, when set
     behaviours: dict[str, dict[str, Any]] = field(default_factory=dict)
     default: dict[str, Any] = field(default_factory=lambda: {"kind": "ok"})
 
@@ -139,6 +140,9 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
             raw = world.listing_raw
             if raw is None:
                 raw = json.dumps(world.listing).encode()
+            if world.listing_trickle:
+                self._trickle(world.listing_trickle, len(raw))
+                return
             ctype = "text/html" if raw.lstrip()[:1] == b"<" else "application/json"
             self._send(world.listing_status, raw, ctype)
 
@@ -162,9 +166,10 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
                 if router.count(f"{provider}|{model}") <= int(how.get("fail_times", 1)):
                     self._send(int(how.get("status", 503)), b'{"error":"warming up"}')
                     return
-                kind = "ok"
+                kind = how.get("then", "ok")
             if kind == "ok":
-                self._send(200, completion(how.get("answer", ANSWER), model=model))
+                body = completion(how.get("answer", ANSWER), model=model)
+                self._send(200, body, extra=how.get("headers"))
             elif kind == "status":
                 body = how.get("body", '{"error":"provider error"}')
                 self._send(int(how["status"]), body.encode(), how.get("ctype", "application/json"))
