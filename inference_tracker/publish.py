@@ -18,9 +18,7 @@ once instead of being retried for 23 s.
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
-import io
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -30,11 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from inference_tracker import __version__
 from inference_tracker.config import CARD_PATH, ConfigError, Settings
+from inference_tracker.dataset import LayoutError, dataset_card, merge_csv
 from inference_tracker.logs import EventLog, adopt_library_handlers
 from inference_tracker.record import (
-    COLUMNS,
     ERROR_MESSAGE_LIMIT,
-    ROW_KEY,
     Row,
     Scrubber,
     iso_ms,
@@ -362,121 +359,6 @@ def _download(target: PushTarget, path: str, revision: str) -> bytes | None:
     return response.content
 
 
-# --- append mode: merging ---------------------------------------------------------------------
-
-
-def merge_csv(existing: bytes | None, rows: list[Row], path: str) -> tuple[bytes, int, int]:
-    """`rows` added under `existing`, skipping rows already there. Returns (file, added, skipped).
-
-    A file in the seed's layout (our first columns only) is rewritten with the full header and
-    its rows padded, so nothing earlier is lost and the table stays one table.
-    """
-
-    def key(row: Row) -> tuple[str, ...]:
-        return tuple(row.get(name, "") for name in ROW_KEY)
-
-    if not existing or not existing.strip():
-        fresh, seen = [], set()
-        for row in rows:
-            if key(row) not in seen:
-                seen.add(key(row))
-                fresh.append(row)
-        return encode_rows(fresh, header=True), len(fresh), len(rows) - len(fresh)
-    records = list(csv.reader(io.StringIO(existing.decode("utf-8", errors="replace"), newline="")))
-    header = tuple(records[0]) if records else ()
-    if header != COLUMNS and not (
-        0 < len(header) < len(COLUMNS) and header == COLUMNS[: len(header)]
-    ):
-        first = ", ".join(header[:3])
-        raise PushError(
-            f"{path} on the Hub has other columns ({len(header)}, starting {first});"
-            " point HF_DATASET_TARGET_FILENAME at a new file"
-        )
-    old = [dict(zip(header, record, strict=False)) for record in records[1:] if record]
-    seen = {key(row) for row in old}
-    fresh = []
-    for row in rows:
-        if key(row) not in seen:
-            seen.add(key(row))
-            fresh.append(row)
-    skipped = len(rows) - len(fresh)
-    if header != COLUMNS:  # the seed's layout: rewrite it whole, old rows padded
-        padded = [record + [""] * (len(COLUMNS) - len(record)) for record in records[1:] if record]
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(COLUMNS)
-        writer.writerows(padded)
-        return out.getvalue().encode() + encode_rows(fresh, header=False), len(fresh), skipped
-    if not fresh:
-        return existing, 0, skipped
-    glue = b"" if existing.endswith((b"\n", b"\r")) else b"\r\n"
-    return existing + glue + encode_rows(fresh, header=False), len(fresh), skipped
-
-
-# --- the dataset card ----------------------------------------------------------------------------
-
-_COLUMN_NOTES = {
-    "cycle_timestamp_iso": "start of the cycle (UTC, ms); every row of a cycle shares it",
-    "model_id": "the Hub model measured",
-    "provider_name": "the inference provider that served it",
-    "provider_model_id": "the provider's own id for the model",
-    "request_url": "the router URL called",
-    "request_body": "the JSON body sent",
-    "request_headers_sanitized": "request headers (JSON), Authorization masked",
-    "request_start_iso": "when the final attempt was sent",
-    "response_end_iso": "when its whole body was read",
-    "duration_ms": "final attempt, monotonic clock; retries and waits excluded",
-    "response_status_code": "HTTP status, or -1 when no response came",
-    "response_body_raw": "the body (cut with a marker when over the size cap)",
-    "response_headers_sanitized": "response headers (JSON), credentials masked",
-    "error_message": "short reason when the call failed",
-    "attempts": "tries made (1 = no retry)",
-    "error_class": "ok, http_error, timeout, connection_error, invalid_response, deadline"
-    " or unmapped_provider",
-    "prompt_tokens": "from the response's usage, when given",
-    "completion_tokens": "from the response's usage, when given",
-    "finish_reason": "from the response, when given",
-    "answer_correct": "true when the answer holds the expected number, false when not;"
-    " empty without an answer",
-    "probe_id": "the machine that measured",
-}
-
-
-def dataset_card(template: str) -> str:
-    """README.md for the dataset: YAML configs that read every shard as one table, the schema."""
-    glob = re.sub(r"\{[a-z_]+\}", "*", template)
-    columns = "\n".join(f"| `{name}` | {_COLUMN_NOTES.get(name, '')} |" for name in COLUMNS)
-    return f"""---
-pretty_name: Inference Providers measurements
-tags:
-- inference-providers
-- monitoring
-configs:
-- config_name: default
-  data_files:
-  - split: train
-    path: "{glob}"
----
-
-# Inference Providers measurements
-
-Rows written by inference-tracker. Every few
-minutes a probe takes the trending text-generation models that have live inference providers,
-sends the same chat-completion request to every (model, live provider) pair through
-`router.huggingface.co`, and records one row per pair: timing, status, the answer and whether it
-holds the expected number. Failed calls are rows too (`error_class`). Tokens never reach the data:
-credentials are masked and anything shaped like a Hugging Face token is `[REDACTED]`.
-
-Each push adds one CSV file per batch of cycles at `{template}`; a file is never rewritten, and
-the `configs` above make the viewer read all of them as one table. CSV is UTF-8, RFC 4180 quoting
-(bodies hold commas, quotes and new lines), header first.
-
-| column | meaning |
-|---|---|
-{columns}
-"""
-
-
 # --- bounded HTTP ------------------------------------------------------------------------------
 
 
@@ -588,7 +470,7 @@ def _describe(exc: BaseException, target: PushTarget, limits: HubLimits) -> str 
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
     hub = target.endpoint
-    if isinstance(exc, PushError):
+    if isinstance(exc, PushError | LayoutError):
         return str(exc)
     if isinstance(exc, _HubDeadline):
         return f"Hub unreachable at {hub}: {exc}"

@@ -89,6 +89,22 @@ def decode_rows(data: bytes, source: str) -> RowsRead:
     return result
 
 
+def rows_in_our_layout(data: bytes) -> tuple[bool, list[Row]] | None:
+    """The rows of a CSV whose header is our columns or their start (the original tool's 14),
+    padded to all of ours, and whether the header was ours whole; None for another layout.
+    Records that are not whole are left out."""
+    records = list(csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline="")))
+    header = tuple(records[0]) if records else ()
+    if not header or header != COLUMNS[: len(header)]:
+        return None
+    rows = [
+        {name: (record[i] if i < len(record) else "") for i, name in enumerate(COLUMNS)}
+        for record in records[1:]
+        if len(record) == len(header)
+    ]
+    return header == COLUMNS, rows
+
+
 def read_csv(path: Path) -> RowsRead:
     try:
         data = path.read_bytes()
@@ -321,20 +337,15 @@ class Store:
         return data
 
     def _convert(self, data: bytes) -> bytes | None:
-        """A buffer whose header is a prefix of ours (the original tool's 14 columns, or ours
-        saved with other line ends) rewritten in our layout; None for anything else."""
-        records = list(csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline="")))
-        header = tuple(records[0]) if records else ()
-        if not header or header != COLUMNS[: len(header)]:
+        """A buffer in the original tool's layout, or ours saved with other line ends,
+        rewritten in our layout; None for anything else."""
+        layout = rows_in_our_layout(data)
+        if layout is None:
             return None
-        rows = [
-            dict(zip(COLUMNS, record, strict=False))
-            for record in records[1:]
-            if len(record) == len(header)
-        ]
-        if header != COLUMNS:
+        whole_header, rows = layout
+        if not whole_header:
             self.warnings.append(
-                f"{self.buffer_path} had the original tool's {len(header)} columns; "
+                f"{self.buffer_path} had the original tool's columns; "
                 f"{len(rows)} rows carried over with the new columns empty"
             )
         return encode_rows(rows, header=True)

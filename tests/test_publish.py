@@ -17,13 +17,12 @@ from pathlib import Path
 import pytest
 
 from inference_tracker.config import ConfigError, Settings, load_settings
+from inference_tracker.dataset import LayoutError, dataset_card, merge_csv
 from inference_tracker.publish import (
     HubLimits,
     PushError,
     PushResult,
     PushTarget,
-    dataset_card,
-    merge_csv,
     push_pending,
     target_from_settings,
 )
@@ -664,7 +663,7 @@ def test_merge_starts_a_new_file_with_the_header() -> None:
 
 
 def test_merge_refuses_a_file_of_another_layout() -> None:
-    with pytest.raises(PushError, match=r"^metrics.csv on the Hub has other columns"):
+    with pytest.raises(LayoutError, match=r"^metrics.csv on the Hub has other columns"):
         merge_csv(b"a,b,c\n1,2,3\n", cycle_rows(0), APPEND)
 
 
