@@ -440,7 +440,7 @@ def status(
     ] = "24h",
 ) -> None:
     """Show whether the tracker and the providers are healthy (local files only, no network)."""
-    from inference_tracker import report  # lazy: keeps the other commands' start-up lean
+    from inference_tracker import render, report  # lazy: keeps other commands' start-up lean
 
     with _boundary():
         if since not in report.WINDOWS:
@@ -455,10 +455,11 @@ def status(
             report.build_status(snapshot, view, now=now, hours=hours), ctx.scrub
         )
         if as_json:
-            text = report.render_json(data)
+            text = render.render_json(data)
         else:
-            text = report.render_text(data, color=sys.stdout.isatty())
-        report.write_out(ctx.scrub(text), sys.stdout)
+            text = render.render_text(data, color=sys.stdout.isatty())
+        sys.stdout.write(ctx.scrub(text))
+        sys.stdout.flush()
     raise typer.Exit(EXIT_OK)
 
 

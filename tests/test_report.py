@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from inference_tracker import report
+from inference_tracker import render, report
 from inference_tracker.record import COLUMNS, Row, Scrubber, iso_ms
 from inference_tracker.store import Store, encode_rows
 
@@ -331,7 +330,7 @@ def test_status_json_shape() -> None:
     rows = [make_row("groq"), make_row("groq", error_class="timeout", answer_correct="")]
     data = status_of(state, rows, buffer_rows=2, pending_batches=1, pending_rows=7)
     assert set(data) == TOP_KEYS
-    assert json.loads(report.render_json(data)) == data
+    assert json.loads(render.render_json(data)) == data
     assert data["generated_at"] == "2025-06-01T12:00:00.000Z"
     assert data["cycle_counter"] == 5
     assert data["cycles_until_push"] == 1
@@ -375,7 +374,7 @@ def test_status_json_shape() -> None:
 
 
 def test_render_json_is_one_line() -> None:
-    text = report.render_json(status_of({"cycle_counter": 0}))
+    text = render.render_json(status_of({"cycle_counter": 0}))
     assert text.endswith("\n") and text.count("\n") == 1
 
 
@@ -477,7 +476,7 @@ def full_status() -> dict[str, Any]:
 
 
 def test_text_shows_every_part_of_the_summary() -> None:
-    text = report.render_text(full_status(), color=False)
+    text = render.render_text(full_status(), color=False)
     for expected in (
         "me/inference-metrics",
         "data/{date}/{probe_id}-{batch_id}.csv",
@@ -503,7 +502,7 @@ def test_text_shows_every_part_of_the_summary() -> None:
 
 
 def test_text_provider_table_columns() -> None:
-    text = report.render_text(full_status(), color=False)
+    text = render.render_text(full_status(), color=False)
     groq_line = next(line for line in text.splitlines() if "groq" in line)
     assert "100.0%" in groq_line and "120" in groq_line
     cerebras_line = next(line for line in text.splitlines() if "cerebras" in line)
@@ -511,39 +510,24 @@ def test_text_provider_table_columns() -> None:
 
 
 def test_text_has_colour_only_when_asked() -> None:
-    assert "\x1b[" in report.render_text(full_status(), color=True)
+    assert "\x1b[" in render.render_text(full_status(), color=True)
 
 
 def test_text_before_the_first_cycle() -> None:
-    text = report.render_text(status_of({"cycle_counter": 0}), color=False)
+    text = render.render_text(status_of({"cycle_counter": 0}), color=False)
     assert "no cycle has run yet" in text
     assert "no rows in the last 24 h" in text
     assert "never" in text  # last push
 
 
 def test_plain_text_has_no_trailing_spaces() -> None:
-    text = report.render_text(full_status(), color=False)
+    text = render.render_text(full_status(), color=False)
     assert all(line == line.rstrip() for line in text.splitlines())
 
 
 def test_text_says_which_tokens_are_set_without_showing_them() -> None:
-    text = report.render_text(full_status(), color=False)
+    text = render.render_text(full_status(), color=False)
     assert "HF_TOKEN set, HF_HUB_TOKEN not set" in text
-
-
-class ClosedPipe(io.StringIO):
-    def write(self, text: str) -> int:
-        raise BrokenPipeError(32, "Broken pipe")
-
-
-def test_write_out_ignores_a_reader_that_went_away() -> None:
-    report.write_out("status\n", ClosedPipe())  # no exception
-
-
-def test_write_out_writes_and_flushes() -> None:
-    out = io.StringIO()
-    report.write_out("status\n", out)
-    assert out.getvalue() == "status\n"
 
 
 def test_pairs_skipped_on_purpose_are_not_provider_failures() -> None:
