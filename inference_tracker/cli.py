@@ -53,6 +53,7 @@ app = typer.Typer(
         "130/143 interrupted."
     ),
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help and usage errors: no boxes in cron logs
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -278,6 +279,7 @@ def _cycle(
     if signals.stop.is_set():
         log.warning("cycle_interrupted", stored_rows=0)
         return None
+    store.ensure_dirs()  # before any (billed) call whose row could then not be kept
 
     assert settings.hf_token is not None
     log.info("calls_started", calls=len(calls), max_concurrency=settings.max_concurrency)
@@ -307,11 +309,13 @@ def _cycle(
         for call, outcome in result.outcomes
     ]
     ok = sum(1 for row in rows if row["error_class"] == "ok")
+    skipped = sum(1 for row in rows if row["error_class"] == "unmapped_provider")
     summary = {
         "started": iso_ms(cycle_start),
         "rows": len(rows),
         "ok": ok,
-        "failed": len(rows) - ok,
+        "failed": len(rows) - ok - skipped,
+        "skipped": skipped,  # pairs providers.toml says not to call: no call, no failure
         "duration_s": round(time.monotonic() - started_mono, 3),
         "interrupted": result.interrupted,
     }
@@ -322,6 +326,13 @@ def _cycle(
         raise
     _log_store_warnings(ctx, store)
     log.info("cycle_finished", **summary, cycle_counter=counter)
+    if result.interrupted:
+        log.warning(
+            "cycle_interrupted",
+            signal=signal.Signals(signals.received or signal.SIGTERM).name,
+            stored_rows=len(rows),
+            not_measured=len(calls) - len(rows),
+        )
     return counter
 
 

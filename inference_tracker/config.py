@@ -6,6 +6,7 @@ Only the CLI builds these; everything below it receives them as plain values.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
 import string
@@ -19,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inference_tracker import ConfigError as ConfigError  # re-exported: defined light in __init__
+from inference_tracker.record import Scrubber
 
 DEFAULT_MODELS_API_URL = (
     "https://huggingface.co/models-json?inference_provider=all"
@@ -89,7 +91,7 @@ class Settings(BaseSettings):
     def _repo_id(cls, value: str) -> str:
         value = value.strip()
         if value and not REPO_ID.fullmatch(value):
-            raise ValueError(f"must be owner/name (got {value!r})")
+            raise ValueError("must be owner/name")
         return value
 
     @field_validator("hf_dataset_target_filename")
@@ -165,7 +167,9 @@ def load_settings() -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        # The tokens are unknown when loading failed: scrub with what env and .env hold for
+        # them, in case one was pasted into another setting.
+        raise ConfigError(Scrubber(_raw_secrets())(_describe(exc))) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read .env: {exc}") from None
     finally:
@@ -173,6 +177,21 @@ def load_settings() -> Settings:
     if unparsable.lines:
         raise ConfigError(f".env line {unparsable.lines[0]}: cannot parse (expected NAME=value)")
     return settings
+
+
+def _raw_secrets() -> list[str]:
+    from dotenv import dotenv_values
+
+    try:
+        from_file = dotenv_values(".env")
+    except (OSError, UnicodeDecodeError):
+        from_file = {}
+    found = []
+    for name in SECRET_NAMES:
+        for value in (os.environ.get(name), from_file.get(name)):
+            if value and value.strip():
+                found.append(value.strip())
+    return found
 
 
 class _DotenvComplaints(logging.Handler):

@@ -59,6 +59,8 @@ def plan_calls(
                 skip = f"{target.provider_name} is not in {providers.source} (fallback off)"
             else:
                 unmapped.add(target.provider_name)
+            if skip:
+                url = ""  # no call is made
         body = {
             "messages": [{"role": "user", "content": request.prompt}],
             "max_tokens": request.max_tokens,

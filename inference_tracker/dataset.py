@@ -104,7 +104,8 @@ sends the same chat-completion request to every (model, live provider) pair thro
 holds the expected number. Failed calls are rows too (`error_class`). Tokens never reach the data:
 credentials are masked and anything shaped like a Hugging Face token is `[REDACTED]`.
 
-Each push adds one CSV file per batch of cycles at `{template}`; a file is never rewritten, and
+Each push adds one CSV file per batch of cycles at `{template}` (a push repeated after a crash
+rewrites the same file byte for byte, so no row is ever added twice), and
 the `configs` above make the viewer read all of them as one table. CSV is UTF-8, RFC 4180 quoting
 (bodies hold commas, quotes and new lines), header first.
 

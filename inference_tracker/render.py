@@ -103,7 +103,7 @@ def render_text(status: dict[str, Any], *, color: bool, width: int | None = None
         facts.add_row(
             styled("Last push"),
             styled(
-                f"{push['at']} ({ago(push['age_s'])}): {rows}, "
+                f"{push['at'] or 'time unknown'} ({ago(push['age_s'])}): {rows}, "
                 f"{push['commit_url'] or 'no commit URL'}"
             ),
         )
@@ -113,7 +113,9 @@ def render_text(status: dict[str, Any], *, color: bool, width: int | None = None
     else:
         facts.add_row(
             styled("Last error"),
-            styled(f"{error['at']} in {error['where']}: {error['message']}", "red"),
+            styled(
+                f"{error['at'] or 'time unknown'} in {error['where']}: {error['message']}", "red"
+            ),
         )
     console.print(facts)
 

@@ -277,7 +277,7 @@ def build_status(
     }
 
 
-_CYCLE_KEYS = ("started", "rows", "ok", "failed", "duration_s", "interrupted")
+_CYCLE_KEYS = ("started", "rows", "ok", "failed", "skipped", "duration_s", "interrupted")
 
 
 def _last_cycle(value: object, now: datetime) -> dict[str, Any] | None:

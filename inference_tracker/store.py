@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,12 +23,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from inference_tracker.record import COLUMNS, Row, iso_ms, parse_iso
+from inference_tracker.record import COLUMNS, ERROR_CLASSES, Row, iso_ms, parse_iso
 
 ARCHIVE_DAYS = 7
 LOCK_TIMEOUT_SECONDS = 60.0
 STATE_VERSION = 1
 _EPOCH = datetime.fromtimestamp(0, UTC)
+_CYCLE_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 CYCLE_ERRORS = ("listing", "store", "state")  # the kinds of last_error a stored cycle resolves
 
 
@@ -83,7 +85,13 @@ def decode_rows(data: bytes, source: str) -> RowsRead:
                     f"{len(values)} fields, expected {len(COLUMNS)}"
                 )
                 continue
-            result.rows.append(dict(zip(COLUMNS, values, strict=True)))
+            row = dict(zip(COLUMNS, values, strict=True))
+            if not _CYCLE_STAMP.fullmatch(row["cycle_timestamp_iso"]) or (
+                row["error_class"] not in (*ERROR_CLASSES, "")  # "": the original tool's rows
+            ):  # e.g. an unclosed quote that swallowed the rows after it
+                result.problems.append(f"{source} line {reader.line_num}: not a row of ours")
+                continue
+            result.rows.append(row)
     except csv.Error as exc:
         result.problems.append(f"{source} line {reader.line_num}: {exc}")
     return result
@@ -298,9 +306,12 @@ class Store:
             self._clean_temps()
             state = self.read_state()  # before the buffer changes: recovery counts what is there
             existing = self._buffer_bytes()
+            if existing and len(existing) != state.get("buffer_bytes"):
+                existing = self._checked(existing)  # changed since we wrote it: by whom?
             chunks = [existing] if existing else []
             chunks.append(encode_rows(rows, header=not existing))
             atomic_write(self.buffer_path, chunks)
+            state["buffer_bytes"] = sum(len(chunk) for chunk in chunks)
             state.pop("recovered", None)
             if _error_where(state) in CYCLE_ERRORS:  # a stored cycle resolves these
                 del state["last_error"]
@@ -335,6 +346,20 @@ class Store:
             self.warnings.append(f"{self.buffer_path} had another column layout; moved to {aside}")
             return b""
         return data
+
+    def _checked(self, data: bytes) -> bytes:
+        """A buffer not as this tracker left it: kept as is when whole; else a copy is set
+        aside and the buffer goes on from its good rows, so new rows cannot be swallowed."""
+        read = decode_rows(data, str(self.buffer_path))
+        if not read.problems:
+            return data
+        aside = self.buffer_path.with_name(f"{self.buffer_path.name}.damaged-{int(time.time())}")
+        atomic_write(aside, [data])
+        self.warnings.append(
+            f"{self.buffer_path} was damaged ({read.problems[0]}); a copy is at {aside}, "
+            f"its {len(read.rows)} good rows are kept"
+        )
+        return encode_rows(read.rows, header=True)
 
     def _convert(self, data: bytes) -> bytes | None:
         """A buffer in the original tool's layout, or ours saved with other line ends,

@@ -244,3 +244,31 @@ def test_an_unparsable_env_file_line_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert str(caught.value) == ".env line 2: cannot parse (expected NAME=value)"
+
+
+@pytest.mark.parametrize("where", ["env", "dotenv"])
+def test_a_token_pasted_into_another_setting_is_not_echoed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    secret = "SECRETinferTOKENzz123456"  # not hf_-shaped: only its value can catch it
+    if where == "env":
+        monkeypatch.setenv("HF_TOKEN", secret)
+    else:
+        (tmp_path / ".env").write_text(f"HF_TOKEN={secret}\n")
+    monkeypatch.setenv("MODELS_TO_FETCH", secret)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert secret not in str(caught.value)
+    assert str(caught.value).startswith("invalid setting MODELS_TO_FETCH")
+
+
+def test_the_bad_value_is_shown_once() -> None:
+    import os
+
+    os.environ["HF_DATASET_REPO_ID"] = "notarepo"
+    try:
+        with pytest.raises(ConfigError) as caught:
+            load_settings()
+    finally:
+        del os.environ["HF_DATASET_REPO_ID"]
+    assert str(caught.value).count("notarepo") == 1

@@ -83,3 +83,14 @@ def test_status_with_a_state_dir_that_is_a_file_says_so(
     assert "Traceback" not in result.stderr
     status = json.loads(result.stdout)
     assert any("state-file" in problem for problem in status["problems"]), status["problems"]
+
+
+def test_an_unusable_state_dir_stops_collect_before_any_call(
+    router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("STATE_DIR", str(tmp_path / "afile"))
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith("Error: cannot create")
+    assert router.seen == []  # no billed call whose row could not be kept

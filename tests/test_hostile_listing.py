@@ -78,7 +78,8 @@ def test_bad_entries_are_skipped_and_the_rest_measured(router: FakeRouter, tmp_p
     assert result.exit_code == 0, result.stderr
     [row] = read_csv(tmp_path / "metrics_buffer.csv").rows
     assert row["model_id"] == "org/good"
-    skipped = [json.loads(line) for line in result.stderr.splitlines() if "skipped" in line]
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    skipped = [e for e in events if e["event"].endswith("_entry_skipped")]
     assert len(skipped) == 4
 
 

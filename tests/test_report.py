@@ -334,7 +334,7 @@ def test_status_json_shape() -> None:
     assert data["generated_at"] == "2025-06-01T12:00:00.000Z"
     assert data["cycle_counter"] == 5
     assert data["cycles_until_push"] == 1
-    assert data["last_cycle"] == {**summary(3), "age_s": 300.0}
+    assert data["last_cycle"] == {**summary(3), "skipped": None, "age_s": 300.0}
     assert data["cron_stale"] is False
     assert (data["buffer_rows"], data["pending_batches"], data["pending_rows"]) == (2, 1, 7)
     assert data["last_push"] == {

@@ -258,3 +258,39 @@ def test_a_buffer_saved_with_lf_line_ends_is_kept(tmp_path: Path) -> None:
     store.append_cycle(cycle_rows(1), SUMMARY)
     assert len(store.buffer_rows().rows) == 8
     assert list(tmp_path.glob("buf.csv.other-schema-*")) == []
+
+
+def test_rows_that_are_not_ours_are_reported_not_kept() -> None:
+    """An unclosed quote swallows the next row into one field: field counts can still match,
+    so rows are checked for a cycle timestamp and an error class of ours."""
+    good = encode_rows(cycle_rows(0), header=True)
+    swallowed = good + b'2026-01-01,"unterminated\r\n' + encode_rows(cycle_rows(1), header=False)
+    read = decode_rows(swallowed, "buf.csv")
+    assert read.problems and all("buf.csv line" in p for p in read.problems)
+    assert read.rows[:4] == cycle_rows(0)
+    assert all(row["cycle_timestamp_iso"].startswith("2026-11-27T10:") for row in read.rows)
+
+
+def test_a_buffer_damaged_from_outside_is_repaired_before_appending(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.append_cycle(cycle_rows(0), SUMMARY)
+    with open(tmp_path / "buf.csv", "ab") as buffer:
+        buffer.write(b'2026-01-01,"unterminated\r\n')  # someone's editor, a full disk...
+    store.append_cycle(cycle_rows(1), SUMMARY)
+    read = store.buffer_rows()
+    assert read.problems == []
+    assert len(read.rows) == 8  # the good rows before, and every new one
+    assert len(list(tmp_path.glob("buf.csv.damaged-*"))) == 1
+    assert any("damaged" in w for w in store.warnings)
+
+
+def test_an_intact_buffer_is_not_reparsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = store_at(tmp_path)
+    store.append_cycle(cycle_rows(0), SUMMARY)
+    import inference_tracker.store as module
+
+    def no_parse(*args: object) -> None:
+        raise AssertionError("parsed an intact buffer")
+
+    monkeypatch.setattr(module, "decode_rows", no_parse)
+    store.append_cycle(cycle_rows(1), SUMMARY)
