@@ -26,7 +26,7 @@ import typer
 from inference_tracker import USER_AGENT, ConfigError, __version__
 from inference_tracker.logs import EventLog, route_library_logs
 from inference_tracker.record import Call, Scrubber, build_row, iso_ms
-from inference_tracker.store import Store, StoreError
+from inference_tracker.store import LockBusy, Store, StoreError
 
 if TYPE_CHECKING:
     import requests
@@ -42,6 +42,7 @@ EXIT_CONFIG = 2
 EXIT_PARTIAL = 3
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+CHAINED_PUSH_LOCK_WAIT_SECONDS = 5.0  # a push already running is not waited out by collect
 
 app = typer.Typer(
     name="tracker",
@@ -342,7 +343,10 @@ def _chained_push(ctx: Context, store: Store) -> bool:
 
     ctx.log.info("push_due", interval=ctx.settings.push_interval_cycles)
     try:
-        _push(ctx, store)
+        _push(ctx, store, lock_wait=CHAINED_PUSH_LOCK_WAIT_SECONDS)
+    except LockBusy:  # a push is running now; it or the next one takes these rows
+        ctx.log.info("push_skipped", reason="another push is running; the rows go with the next")
+        return True
     except (ConfigError, PushError, StoreError) as exc:
         if not isinstance(exc, PushError):  # push_pending logged and recorded its own failure
             ctx.log.error("push_failed", error=str(exc))
@@ -419,13 +423,13 @@ def push() -> None:
     raise typer.Exit(EXIT_OK)
 
 
-def _push(ctx: Context, store: Store) -> None:
+def _push(ctx: Context, store: Store, lock_wait: float | None = None) -> None:
     """Seal the buffer and publish every pending batch (publish.py holds the Hub side)."""
     from inference_tracker.publish import push_pending, target_from_settings
 
     target = target_from_settings(ctx.settings)
     try:
-        result = push_pending(store, target, ctx.log, datetime.now(UTC))
+        result = push_pending(store, target, ctx.log, datetime.now(UTC), lock_wait=lock_wait)
     finally:
         _log_store_warnings(ctx, store)
     if sys.stdout.isatty():  # a person at a terminal; under cron the log line says it

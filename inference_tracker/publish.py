@@ -125,11 +125,13 @@ def push_pending(
     now: datetime,
     *,
     limits: HubLimits | None = None,
+    lock_wait: float | None = None,
 ) -> PushResult:
-    """Seal the buffer, commit every pending batch at once, archive them. Raises PushError."""
+    """Seal the buffer, commit every pending batch at once, archive them. Raises PushError,
+    or LockBusy when another push held the lock longer than `lock_wait` seconds."""
     limits = limits or DEFAULT_LIMITS
     scrub = Scrubber([target.token])
-    with store.push_lock():
+    with store.push_lock(lock_wait):
         store.seal()
         batches = store.pending()
         if not batches:

@@ -37,6 +37,10 @@ class StoreError(Exception):
     """A local file could not be read or written. One-line message naming the path."""
 
 
+class LockBusy(StoreError):
+    """Another tracker run held the lock for longer than we would wait."""
+
+
 @dataclass(frozen=True)
 class Batch:
     """An immutable sealed buffer, waiting for (pending/) or done with (archive/) a push."""
@@ -181,7 +185,7 @@ def file_lock(
                 if waited == 0.0:
                     on_wait()
                 if waited >= timeout:
-                    raise StoreError(
+                    raise LockBusy(
                         f"another tracker run holds {path}; gave up after {timeout:g} s"
                     ) from None
                 sleep(0.05)
@@ -230,12 +234,11 @@ class Store:
             self.state_dir / "lock", self.lock_timeout, lambda: self._on_wait("data lock")
         )
 
-    def push_lock(self) -> contextlib.AbstractContextManager[None]:
+    def push_lock(self, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
         """Held by a push from sealing to archiving, so two pushes never upload the same batch."""
         self.ensure_dirs()
-        return file_lock(
-            self.state_dir / "push.lock", self.lock_timeout, lambda: self._on_wait("push lock")
-        )
+        wait = self.lock_timeout if timeout is None else timeout
+        return file_lock(self.state_dir / "push.lock", wait, lambda: self._on_wait("push lock"))
 
     # state.json
 

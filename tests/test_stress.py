@@ -196,3 +196,25 @@ def test_sigterm_during_a_chained_push_ends_collect_promptly(fakes: Fakes, tmp_p
     again = start(fakes, tmp_path, "push")
     assert again.wait(timeout=60) == 0
     assert sorted(hub_keys(fakes.hub)) == sorted(stored)
+
+
+def test_a_chained_push_finding_another_push_running_leaves_it_the_work(
+    fakes: Fakes, tmp_path: Path
+) -> None:
+    """A manual push holds the push lock: the cycle's rows are stored and go with the next
+    push; collect neither waits a minute nor reports a failed push (exit 0, not 3)."""
+    (tmp_path / ".tracker").mkdir()
+    lock = os.open(tmp_path / ".tracker" / "push.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        began = time.monotonic()
+        proc = start(fakes, tmp_path, "collect", PUSH_INTERVAL_CYCLES="1")
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+        assert time.monotonic() - began < 15
+        assert b'"event": "push_skipped"' in err and b"another push is running" in err
+    finally:
+        os.close(lock)
+    assert len(rows_on_disk(tmp_path)) == 9
+    assert start(fakes, tmp_path, "push").wait(timeout=60) == 0
+    assert len(hub_keys(fakes.hub)) == 9
