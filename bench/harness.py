@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from inference_tracker.config import SETTING_NAMES
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 FAKE_TOKEN = "hf_" + "b" * 34  # shaped like a token, valid nowhere
@@ -154,27 +156,6 @@ def clean_env(**settings: object) -> dict[str, str]:
     env["HF_HUB_DISABLE_TELEMETRY"] = "1"
     env.update({key: str(value) for key, value in settings.items()})
     return env
-
-
-SETTING_NAMES = {
-    "MODELS_TO_FETCH",
-    "MAX_TOKENS_DEFAULT",
-    "PROVIDER_ENDPOINT_MAPPING_PATH",
-    "LOCAL_CSV_PATH",
-    "PUSH_INTERVAL_CYCLES",
-    "LOG_LEVEL",
-    "MODELS_API_URL",
-    "ROUTER_BASE_URL",
-    "STATE_DIR",
-    "REQUEST_TIMEOUT_SECONDS",
-    "CYCLE_DEADLINE_SECONDS",
-    "MAX_CONCURRENCY",
-    "MAX_RETRIES",
-    "PROMPT",
-    "EXPECTED_ANSWER",
-    "PROBE_ID",
-    "SCHEDULE_INTERVAL_SECONDS",
-}
 
 
 def collect_env(router: Router, folder: Path, **settings: object) -> dict[str, str]:

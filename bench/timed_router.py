@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fakes.router import FakeRouter, World, listing
+from tests.fakes.router import FakeRouter, world_from_file
 
 
 def timed(router: FakeRouter, timings: list[dict[str, Any]]) -> None:
@@ -84,14 +84,8 @@ def main() -> None:
     parser.add_argument("--world", type=Path, required=True, help="JSON: listing, behaviours")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    spec = json.loads(args.world.read_text())
-    world = World(
-        listing=spec.get("listing", listing({})),
-        behaviours=spec.get("behaviours", {}),
-        default=spec.get("default", {"kind": "ok"}),
-    )
     ThreadingHTTPServer.request_queue_size = 1024
-    router = FakeRouter(world, args.port)
+    router = FakeRouter(world_from_file(args.world), args.port)
     timings: list[dict[str, Any]] = []
     timed(router, timings)
     stop = threading.Event()

@@ -159,6 +159,10 @@ class Settings(BaseSettings):
         return [s.get_secret_value() for s in (self.hf_token, self.hf_hub_token) if s is not None]
 
 
+# The environment names the tracker reads (tests and benchmarks clear them all).
+SETTING_NAMES = tuple(name.upper() for name in Settings.model_fields)
+
+
 def load_settings() -> Settings:
     """Read the environment and ./.env; a bad value becomes a one-line ConfigError."""
     unparsable = _DotenvComplaints()

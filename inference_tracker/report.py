@@ -13,11 +13,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inference_tracker.record import ROW_KEY, Row, iso_ms, parse_iso
-from inference_tracker.store import RowsRead, Store, read_csv
+from inference_tracker.store import RowsRead, Store, batch_files, read_csv
 
 if TYPE_CHECKING:
     from inference_tracker.config import Settings
@@ -167,12 +166,12 @@ def read_snapshot(store: Store, *, now: datetime, hours: int) -> Snapshot:
         return len(read.rows)
 
     snap.buffer_rows = take(read_csv(store.buffer_path))
-    for path in _csv_files(store.pending_dir, snap.problems):
+    for path in batch_files(store.pending_dir, snap.problems):
         snap.pending_batches += 1
         snap.pending_rows += take(read_csv(path))
     # An archive file's mtime is when it was pushed; its rows are all older than that.
     since = (now - timedelta(hours=hours)).timestamp()
-    for path in _csv_files(store.archive_dir, snap.problems):
+    for path in batch_files(store.archive_dir, snap.problems):
         try:
             if path.stat().st_mtime < since:
                 continue
@@ -180,19 +179,6 @@ def read_snapshot(store: Store, *, now: datetime, hours: int) -> Snapshot:
             continue  # dropped by a push's archive clean-up meanwhile
         take(read_csv(path))
     return snap
-
-
-def _csv_files(folder: Path, problems: list[str]) -> list[Path]:
-    """The batch files in a folder (Store's rule: *.csv, no hidden temp files)."""
-    try:
-        return sorted(
-            p for p in folder.iterdir() if p.suffix == ".csv" and not p.name.startswith(".")
-        )
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        problems.append(f"{folder}: cannot list: {exc.strerror or exc}")
-        return []
 
 
 # --- the status object ------------------------------------------------------------------------

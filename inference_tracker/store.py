@@ -117,6 +117,21 @@ def rows_in_our_layout(data: bytes) -> tuple[bool, list[Row]] | None:
     return header == COLUMNS, rows
 
 
+def batch_files(folder: Path, problems: list[str] | None = None) -> list[Path]:
+    """The batch files in a folder: *.csv, not hidden (temp files are). A folder that is
+    missing holds none; one that cannot be listed is noted in `problems` when given."""
+    try:
+        return sorted(
+            p for p in folder.iterdir() if p.suffix == ".csv" and not p.name.startswith(".")
+        )
+    except FileNotFoundError:
+        return []
+    except OSError as exc:  # not a folder, no permission: writes will say why
+        if problems is not None:
+            problems.append(f"{folder}: cannot list: {exc.strerror or exc}")
+        return []
+
+
 def read_csv(path: Path) -> RowsRead:
     try:
         data = path.read_bytes()
@@ -258,7 +273,7 @@ class Store:
         """Rebuild what the files on disk can tell: cycles stored, the last cycle, the last push."""
         rows = [
             row
-            for path in [self.buffer_path, *self._csv_files(self.pending_dir), *self.archived()]
+            for path in [self.buffer_path, *batch_files(self.pending_dir), *self.archived()]
             for row in read_csv(path).rows
         ]
         cycles = {row["cycle_timestamp_iso"] for row in rows}
@@ -415,10 +430,10 @@ class Store:
             return self._batch(path)
 
     def pending(self) -> list[Batch]:
-        return [self._batch(path) for path in self._csv_files(self.pending_dir)]
+        return [self._batch(path) for path in batch_files(self.pending_dir)]
 
     def archived(self) -> list[Path]:
-        return self._csv_files(self.archive_dir)
+        return batch_files(self.archive_dir)
 
     def archive(self, batches: list[Batch], now: datetime) -> None:
         """Move pushed batches to archive/ and drop archived ones older than 7 days."""
@@ -433,7 +448,7 @@ class Store:
             except OSError as exc:
                 raise StoreError(f"cannot archive {batch.path}: {_strerror(exc)}") from None
         cutoff = (now - timedelta(days=ARCHIVE_DAYS)).timestamp()
-        for path in self._csv_files(self.archive_dir):
+        for path in batch_files(self.archive_dir):
             with contextlib.suppress(OSError):
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
@@ -446,15 +461,6 @@ class Store:
             stamps = [row["cycle_timestamp_iso"] for row in read_csv(path).rows]
             return Batch(path.stem, path, parse_iso(min(stamps)) if stamps else _EPOCH)
         return Batch(path.stem, path, first.replace(tzinfo=UTC))
-
-    @staticmethod
-    def _csv_files(folder: Path) -> list[Path]:
-        try:
-            return sorted(
-                p for p in folder.iterdir() if p.suffix == ".csv" and not p.name.startswith(".")
-            )
-        except OSError:  # missing, or not a folder: no batches there (writes will say why)
-            return []
 
 
 def _mtime_iso(path: Path) -> str | None:

@@ -79,6 +79,16 @@ class World:
     default: dict[str, Any] = field(default_factory=lambda: {"kind": "ok"})
 
 
+def world_from_file(path: Path) -> World:
+    """A world from JSON: {"listing": ..., "behaviours": ..., "default": ...}."""
+    spec = json.loads(path.read_text())
+    return World(
+        listing=spec.get("listing", listing({})),
+        behaviours=spec.get("behaviours", {}),
+        default=spec.get("default", {"kind": "ok"}),
+    )
+
+
 class FakeRouter:
     def __init__(self, world: World | None = None, port: int = 0) -> None:
         self.world = world or World()
@@ -237,13 +247,7 @@ def main() -> None:
     parser.add_argument("--world", type=Path, required=True, help="JSON: listing, behaviours")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    spec = json.loads(args.world.read_text())
-    world = World(
-        listing=spec.get("listing", listing({})),
-        behaviours=spec.get("behaviours", {}),
-        default=spec.get("default", {"kind": "ok"}),
-    )
-    with FakeRouter(world, args.port) as router:
+    with FakeRouter(world_from_file(args.world), args.port) as router:
         print(router.url, flush=True)
         try:
             threading.Event().wait()
