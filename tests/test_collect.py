@@ -95,24 +95,23 @@ def test_cycles_append_under_one_header(world: FakeRouter, tmp_path: Path) -> No
 
 
 def test_calls_run_concurrently(world: FakeRouter, tmp_path: Path) -> None:
-    """12 calls of 0.5 s each: about 0.5 s in all, not 6 s one after the other."""
+    """Each call is held until all 12 are in flight: only calls made at once can answer."""
     only(world, {f"org/m{i}": ["groq", "together", "novita"] for i in range(4)})
-    world.world.default = {"kind": "ok", "latency": 0.5}
-    began = time.monotonic()
+    world.world.default = {"kind": "ok", "gather": 12}
     assert run_cli("collect", "--no-push").exit_code == 0
-    assert time.monotonic() - began < 2.0
-    assert len(rows(tmp_path)) == 12
+    assert world.peak == 12
+    assert [r["error_class"] for r in rows(tmp_path)] == ["ok"] * 12
 
 
 def test_concurrency_is_bounded(
     world: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     only(world, {f"org/m{i}": ["groq", "together"] for i in range(3)})
-    world.world.default = {"kind": "ok", "latency": 0.3}
+    world.world.default = {"kind": "ok", "gather": 2, "latency": 0.05}
     monkeypatch.setenv("MAX_CONCURRENCY", "2")
-    began = time.monotonic()
     assert run_cli("collect", "--no-push").exit_code == 0
-    assert time.monotonic() - began >= 0.85  # 6 calls, 2 at a time: 3 rounds of 0.3 s
+    assert world.peak == 2  # two at once, never more
+    assert len(rows(tmp_path)) == 6
 
 
 def test_the_deadline_holds_against_hanging_and_trickling_providers(
@@ -130,12 +129,12 @@ def test_the_deadline_holds_against_hanging_and_trickling_providers(
     result = run_cli("collect", "--no-push")
     took = time.monotonic() - began
     assert result.exit_code == 0, result.stderr
-    assert took < 3.5
+    assert took < 30  # the providers would hold it for an hour (a trickle: 6 minutes)
     by_provider = {r["provider_name"]: r for r in rows(tmp_path)}
     for name in ("hang", "trickle", "noheaders"):
         assert by_provider[name]["error_class"] == "deadline", name
         assert by_provider[name]["response_status_code"] == "-1"
-        assert 1000 <= float(by_provider[name]["duration_ms"]) < 2500
+        assert 1000 <= float(by_provider[name]["duration_ms"]) < took * 1000
     assert by_provider["groq"]["error_class"] == "ok"
     failed = [json.loads(line) for line in result.stderr.splitlines() if '"call_failed"' in line]
     assert sorted(e["provider"] for e in failed) == ["hang", "noheaders", "trickle"]
@@ -151,12 +150,10 @@ def test_request_timeout_is_a_total_not_per_read(
     only(world, {"org/m": ["trickle"]}, trickle={"kind": "trickle", "interval": 0.1})
     monkeypatch.setenv("REQUEST_TIMEOUT_SECONDS", "1")
     monkeypatch.setenv("CYCLE_DEADLINE_SECONDS", "20")
-    began = time.monotonic()
     assert run_cli("collect", "--no-push").exit_code == 0
-    assert time.monotonic() - began < 3
     [row] = rows(tmp_path)
-    assert row["error_class"] == "timeout"
-    assert 900 <= float(row["duration_ms"]) < 1600
+    assert row["error_class"] == "timeout"  # not cut by the 20 s deadline, not 6 minutes late
+    assert 990 <= float(row["duration_ms"]) < 20_000
 
 
 def test_provider_failures_are_data(world: FakeRouter, tmp_path: Path) -> None:
@@ -343,7 +340,10 @@ def test_a_call_cut_while_retrying_reports_its_last_attempt(
     assert run_cli("collect", "--no-push").exit_code == 0
     [row] = rows(tmp_path)
     assert (row["error_class"], row["attempts"]) == ("deadline", "2")
-    assert 1200 <= float(row["duration_ms"]) <= 1700  # 2.5 s less the 1 s wait and the 503
-    started = datetime.fromisoformat(row["request_start_iso"].replace("Z", "+00:00"))
     cycle = datetime.fromisoformat(row["cycle_timestamp_iso"].replace("Z", "+00:00"))
-    assert (started - cycle).total_seconds() >= 0.95
+    sent = datetime.fromisoformat(row["request_start_iso"].replace("Z", "+00:00"))
+    ended = datetime.fromisoformat(row["response_end_iso"].replace("Z", "+00:00"))
+    assert (sent - cycle).total_seconds() >= 0.95  # the second attempt went after the wait
+    assert (ended - cycle).total_seconds() >= 2.49  # and was cut at the deadline
+    measured = (ended - sent).total_seconds() * 1000
+    assert abs(float(row["duration_ms"]) - measured) <= 2  # from that send only

@@ -75,8 +75,8 @@ def test_signal_mid_cycle_stores_what_was_measured(
     wait_for(lines, "call_succeeded", count=2)
     sent = time.monotonic()
     proc.send_signal(sig)
-    assert proc.wait(timeout=15) == code
-    assert time.monotonic() - sent < 5
+    assert proc.wait(timeout=60) == code
+    assert time.monotonic() - sent < 30  # not held by the hanging call until the deadline
     stored = read_csv(tmp_path / "metrics_buffer.csv")
     assert stored.problems == []
     assert sorted(r["provider_name"] for r in stored.rows) == ["fast1", "fast2"]
@@ -91,8 +91,8 @@ def test_process_exits_promptly_with_a_thread_stuck_in_a_socket(
 ) -> None:
     began = time.monotonic()
     proc, _ = start(router, tmp_path, CYCLE_DEADLINE_SECONDS="1")
-    assert proc.wait(timeout=15) == 0
-    assert time.monotonic() - began < 4
+    assert proc.wait(timeout=60) == 0
+    assert time.monotonic() - began < 30  # the stuck thread would hold it for an hour
     stored = {r["provider_name"]: r for r in read_csv(tmp_path / "metrics_buffer.csv").rows}
     assert stored["slow"]["error_class"] == "deadline"
     assert stored["fast1"]["error_class"] == "ok"
@@ -108,9 +108,31 @@ def test_after_a_signal_calls_not_yet_started_never_start_and_nothing_waits_for_
     with FakeRouter(world) as slow:
         proc, lines = start(slow, tmp_path, MAX_CONCURRENCY="1")
         wait_for(lines, "call_succeeded", count=1)
-        sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 143
-        assert time.monotonic() - sent < 1.5  # the one call in flight, not the 3 s grace
+        assert proc.wait(timeout=60) == 143
         assert len(slow.seen) <= 2
     assert len(read_csv(tmp_path / "metrics_buffer.csv").rows) == len(slow.seen)
+
+
+def test_after_a_signal_the_wait_ends_when_no_call_is_in_flight() -> None:
+    """Calls not yet started are not waited for: with none in flight the grace is not spent."""
+    from inference_tracker.cycle import STOP_GRACE_SECONDS, _wait
+    from inference_tracker.probe import Clock
+
+    now = [0.0]
+    waits: list[float] = []
+
+    class Done(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0.0)
+            now[0] += timeout or 0.0
+            return False
+
+    stop = threading.Event()
+    stop.set()
+    clock = Clock(monotonic=lambda: now[0])
+    assert _wait(Done(), stop, deadline=240.0, clock=clock, busy=lambda: False) is True
+    assert waits == []
+    in_flight = [True]
+    assert _wait(Done(), stop, deadline=240.0, clock=clock, busy=lambda: in_flight[0]) is True
+    assert 0 < sum(waits) <= STOP_GRACE_SECONDS + 0.2  # a call in flight gets the grace, no more

@@ -1,6 +1,7 @@
 """A fake router.huggingface.co (and models-json listing) on 127.0.0.1.
 
-Each (provider, provider model id) pair can be told how to behave: answer after a latency,
+Each (provider, provider model id) pair can be told how to behave: answer after a latency (or
+once `gather` calls are in flight at once),
 fail with a status, hang, trickle bytes, never send headers, drop the connection, echo the
 Authorization header back, send a huge or non-UTF-8 body, or fail N times then answer.
 
@@ -95,7 +96,10 @@ class FakeRouter:
         self.seen: list[Seen] = []
         self.calls: dict[str, int] = {}
         self.closing = threading.Event()
+        self.in_flight = 0
+        self.peak = 0  # the most calls in flight at once
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -134,6 +138,22 @@ class FakeRouter:
         with self._lock:
             self.seen.append(seen)
 
+    def enter(self) -> None:
+        with self._arrived:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self._arrived.notify_all()
+
+    def leave(self) -> None:
+        with self._arrived:
+            self.in_flight -= 1
+
+    def gather(self, count: int, timeout: float = 30.0) -> None:
+        """Hold a call until `count` calls are in flight at once (or `timeout` passed): proves
+        concurrency by what arrived, not by how long it took."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: self.peak >= count, timeout)
+
 
 def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -167,10 +187,16 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
             provider = self.path.strip("/").split("/")[0]
             if self.path == "/v1/chat/completions" and ":" in model:
                 model, provider = model.rsplit(":", 1)
-            self._behave(router.behaviour(provider, model), provider, model)
+            router.enter()
+            try:
+                self._behave(router.behaviour(provider, model), provider, model)
+            finally:
+                router.leave()
 
         def _behave(self, how: dict[str, Any], provider: str, model: str) -> None:
             kind = how.get("kind", "ok")
+            if "gather" in how:
+                router.gather(int(how["gather"]))
             time.sleep(float(how.get("latency", 0)))
             if kind == "flaky":
                 if router.count(f"{provider}|{model}") <= int(how.get("fail_times", 1)):
