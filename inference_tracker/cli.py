@@ -29,8 +29,6 @@ from inference_tracker.record import Call, Scrubber, build_row, iso_ms
 from inference_tracker.store import LockBusy, Store, StoreError
 
 if TYPE_CHECKING:
-    import requests
-
     from inference_tracker.config import ProviderMap, Settings
 
 # Imported where used: pydantic (config) by the commands that read settings, requests (and the
@@ -139,23 +137,6 @@ def _store(ctx: Context) -> Store:
     )
 
 
-def _session(max_concurrency: int) -> requests.Session:
-    import http.cookiejar
-
-    import requests
-
-    session = requests.Session()
-    # Every provider sits behind the same router host: a cookie one sets must never reach
-    # the next (hf-api.md: never persist cookies).
-    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-    adapter = requests.adapters.HTTPAdapter(
-        pool_connections=4, pool_maxsize=max_concurrency, max_retries=0
-    )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
 class _Signals:
     """SIGTERM and SIGINT set `stop` instead of killing the process mid-write."""
 
@@ -244,7 +225,9 @@ def _cycle(
     from inference_tracker.probe import Limits
 
     settings, log = ctx.settings, ctx.log
-    session = _session(settings.max_concurrency)
+    from inference_tracker.net import make_session
+
+    session = make_session(settings.max_concurrency)
     started_mono = time.monotonic()
     cycle_start = datetime.now(UTC)
     deadline = started_mono + settings.deadline_seconds

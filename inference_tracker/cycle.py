@@ -14,7 +14,8 @@ import requests
 from inference_tracker.config import ProviderMap
 from inference_tracker.discovery import Target
 from inference_tracker.logs import EventLog
-from inference_tracker.probe import CUT_BY_DEADLINE, Clock, Limits, Progress, probe
+from inference_tracker.net import Clock
+from inference_tracker.probe import CUT_BY_DEADLINE, Limits, Progress, probe
 from inference_tracker.record import Call, Outcome
 
 UNIFIED_ROUTE = "/v1/chat/completions"
@@ -105,7 +106,6 @@ def run_calls(
     stop: threading.Event,
     log: EventLog,
     clock: Clock = Clock(),
-    sleep: Callable[[float], object] | None = None,
 ) -> CycleResult:
     """Run every call, at most `max_concurrency` at once, all ended by `deadline` (monotonic).
 
@@ -144,7 +144,7 @@ def run_calls(
             try:
                 outcome = probe(
                     session, call, token, limits=limits, deadline=deadline, stop=stop,
-                    clock=clock, sleep=sleep, progress=progress,
+                    clock=clock, progress=progress,
                 )  # fmt: skip
             except Exception as exc:  # a bug in one call must not lose the cycle
                 outcome = Outcome(

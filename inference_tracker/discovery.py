@@ -9,14 +9,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
-import urllib3.exceptions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inference_tracker.logs import EventLog
-from inference_tracker.probe import (
+from inference_tracker.net import (
     CONNECT_TIMEOUT_SECONDS,
+    NETWORK_ERRORS,
+    TIMEOUTS,
     Clock,
-    Overtime,
     describe_error,
     read_body,
 )
@@ -168,11 +168,11 @@ def _get(
         if response.status_code != 200:
             raise ListingError(f"model listing answered HTTP {response.status_code}: {url}")
         body, cut = read_body(response, MAX_LISTING_BYTES, clock.monotonic() + budget, clock)
-    except (Overtime, requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+    except TIMEOUTS:
         raise ListingError(
             f"model listing from {url} did not arrive whole within {budget:.3g} s"
         ) from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+    except NETWORK_ERRORS as exc:
         raise ListingError(f"model listing unreachable at {url}: {describe_error(exc)}") from None
     finally:
         if response is not None:

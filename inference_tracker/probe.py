@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import socket
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 
 import requests
-import urllib3.exceptions
 
+from inference_tracker.net import (
+    CONNECT_TIMEOUT_SECONDS,
+    NETWORK_ERRORS,
+    TIMEOUTS,
+    Clock,
+    describe_error,
+    read_body,
+)
 from inference_tracker.record import Call, Outcome, error_summary
 
-CONNECT_TIMEOUT_SECONDS = 10.0
 DEADLINE_SLACK_SECONDS = 0.01  # a socket timer may fire a hair before the time it was set for
 CUT_BY_DEADLINE = "cut by the cycle deadline"
-READ_CHUNK_BYTES = 65536
 
 
 @dataclass(frozen=True)
@@ -28,18 +29,6 @@ class Limits:
     max_retries: int = 2
     body_cap: int = 65536
     retry_delays: tuple[float, ...] = (1.0, 3.0)
-
-
-@dataclass(frozen=True)
-class Clock:
-    """The clocks a probe reads and the sleep it uses, injectable for tests."""
-
-    monotonic: Callable[[], float] = time.monotonic
-    wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-
-
-class Overtime(Exception):
-    """The attempt's time ran out while the body was still arriving."""
 
 
 @dataclass
@@ -60,11 +49,11 @@ def probe(
     deadline: float,
     stop: threading.Event,
     clock: Clock = Clock(),
-    sleep: Callable[[float], object] | None = None,
     progress: Progress | None = None,
 ) -> Outcome:
-    """Send `call`, retrying network errors, timeouts and 5xx; never past `deadline`."""
-    wait = sleep if sleep is not None else stop.wait
+    """Send `call`, retrying network errors, timeouts and 5xx; never past `deadline`. The
+    pause between tries ends early on `stop` (unless the clock brings its own sleep)."""
+    wait = clock.sleep if clock.sleep is not None else stop.wait
     progress = progress if progress is not None else Progress()
     headers = {**call.headers, "Authorization": f"Bearer {token}"}
     while True:
@@ -114,7 +103,7 @@ def _attempt(
             prepared, timeout=(min(CONNECT_TIMEOUT_SECONDS, budget), budget), **settings
         )
         body, cut = read_body(response, limits.body_cap, ends_at, clock)
-    except (Overtime, requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+    except TIMEOUTS:
         # Decided now, not before sending: a connect timeout long before the deadline is a
         # plain (retryable) timeout even when the deadline is near.
         at_deadline = clock.monotonic() >= deadline - DEADLINE_SLACK_SECONDS
@@ -131,7 +120,7 @@ def _attempt(
             headers=dict(response.headers) if response is not None else None,
         )
         return outcome, not at_deadline
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+    except NETWORK_ERRORS as exc:
         outcome = Outcome(
             error_class="connection_error",
             status=-1,
@@ -157,51 +146,3 @@ def _attempt(
         duration_ms=duration,
     )
     return outcome, status >= 500
-
-
-def read_body(
-    response: requests.Response, cap: int, ends_at: float, clock: Clock
-) -> tuple[bytes, int]:
-    """Read the whole body by `ends_at`, keeping the first `cap` bytes and counting the rest."""
-    kept = bytearray()
-    cut = 0
-    raw = response.raw
-    while True:
-        left = ends_at - clock.monotonic()
-        if left <= 0:
-            raise Overtime
-        _bound_next_read(raw, left)
-        chunk = raw.read1(READ_CHUNK_BYTES, decode_content=True)
-        if not chunk:
-            return bytes(kept), cut
-        room = cap - len(kept)
-        if room > 0:
-            kept += chunk[:room]
-        cut += max(0, len(chunk) - max(room, 0))
-
-
-def _bound_next_read(raw: urllib3.BaseHTTPResponse, seconds: float) -> None:
-    """Make the next socket read wait at most `seconds` (requests' timeout is per read)."""
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.settimeout(max(seconds, 0.001))
-
-
-_SOCKET_ERRORS = (ConnectionRefusedError, ConnectionResetError, socket.gaierror)
-
-
-def describe_error(exc: BaseException) -> str:
-    """A short, stable description of a network error (no URL credentials, no repr noise)."""
-    reason: BaseException | None = exc
-    while reason is not None and not isinstance(reason, _SOCKET_ERRORS):
-        reason = reason.__cause__ or reason.__context__
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(reason, ConnectionResetError):
-        return "connection reset by peer"
-    if isinstance(reason, socket.gaierror):
-        return "name resolution failed"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError):
-        return "connection dropped before the response was complete"
-    return f"{type(exc).__name__}: {exc}"  # cut, after scrubbing, where it is stored

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 import responses
 
-from inference_tracker.probe import Clock, Limits, probe
+from inference_tracker.net import Clock
+from inference_tracker.probe import Limits, probe
 from inference_tracker.record import Call, Outcome
 from tests.fakes.router import completion
 
@@ -36,8 +38,8 @@ class FakeClock:
     def wall(self) -> datetime:
         return self.start_wall + timedelta(seconds=self.now - 1000.0)
 
-    def clock(self) -> Clock:
-        return Clock(monotonic=self.monotonic, wall=self.wall)
+    def clock(self, sleep: Callable[[float], object] | None = None) -> Clock:
+        return Clock(monotonic=self.monotonic, wall=self.wall, sleep=sleep)
 
 
 def run(
@@ -47,7 +49,7 @@ def run(
     fake = clock or FakeClock()
     outcome = probe(
         requests.Session(), CALL, TOKEN, limits=limits, deadline=deadline,
-        stop=threading.Event(), clock=fake.clock(), sleep=slept.append,
+        stop=threading.Event(), clock=fake.clock(slept.append),
     )  # fmt: skip
     return outcome, slept
 
@@ -161,7 +163,7 @@ def test_duration_is_the_final_attempt_only() -> None:
 
     outcome = probe(
         requests.Session(), CALL, TOKEN, limits=Limits(), deadline=1e9,
-        stop=threading.Event(), clock=clock.clock(), sleep=sleep,
+        stop=threading.Event(), clock=clock.clock(sleep),
     )  # fmt: skip
     assert outcome.attempts == 2
     # Attempt 1 and the retry check cost 0.4 s of clock reads, the wait 1 s: the final attempt

@@ -1,0 +1,107 @@
+"""HTTP plumbing shared by the listing and the probes: the clock, the session, bounded reads.
+
+`requests` gives a timeout per socket read; a server that trickles one byte at a time never
+trips it. `read_body` bounds the whole body instead, and `describe_error` turns a network
+failure into a short, stable phrase for rows and error lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.cookiejar
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import requests
+import urllib3.exceptions
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+READ_CHUNK_BYTES = 65536
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The clocks the tracker reads and the pause it takes between retries, injectable for
+    tests. `sleep` None means a real pause (probes wait on their stop event instead)."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sleep: Callable[[float], object] | None = None
+
+
+class Overtime(Exception):
+    """The time for a response ran out while its body was still arriving."""
+
+
+def make_session(max_connections: int) -> requests.Session:
+    """One session for a cycle: pooled connections, no retries of its own, no cookies kept."""
+    session = requests.Session()
+    # Every provider sits behind the same router host: a cookie one sets must never reach
+    # the next (hf-api.md: never persist cookies).
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    adapter = requests.adapters.HTTPAdapter(
+        pool_connections=4, pool_maxsize=max_connections, max_retries=0
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def read_body(
+    response: requests.Response, cap: int, ends_at: float, clock: Clock
+) -> tuple[bytes, int]:
+    """Read the whole body by `ends_at`, keeping the first `cap` bytes and counting the rest."""
+    kept = bytearray()
+    cut = 0
+    for chunk in read_chunks(response, ends_at, clock):
+        room = cap - len(kept)
+        if room > 0:
+            kept += chunk[:room]
+        cut += max(0, len(chunk) - max(room, 0))
+    return bytes(kept), cut
+
+
+def read_chunks(response: requests.Response, ends_at: float, clock: Clock) -> Iterator[bytes]:
+    """The body's chunks as they arrive; raises Overtime when `ends_at` passes first."""
+    raw = response.raw
+    while True:
+        left = ends_at - clock.monotonic()
+        if left <= 0:
+            raise Overtime
+        _bound_next_read(raw, left)
+        chunk = raw.read1(READ_CHUNK_BYTES, decode_content=True)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _bound_next_read(raw: urllib3.BaseHTTPResponse, seconds: float) -> None:
+    """Make the next socket read wait at most `seconds` (requests' timeout is per read)."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.settimeout(max(seconds, 0.001))
+
+
+TIMEOUTS = (Overtime, requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+NETWORK_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+_SOCKET_ERRORS = (ConnectionRefusedError, ConnectionResetError, socket.gaierror)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, stable description of a network error (no URL credentials, no repr noise)."""
+    reason: BaseException | None = exc
+    while reason is not None and not isinstance(reason, _SOCKET_ERRORS):
+        reason = reason.__cause__ or reason.__context__
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, ConnectionResetError):
+        return "connection reset by peer"
+    if isinstance(reason, socket.gaierror):
+        return "name resolution failed"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError):
+        return "connection dropped before the response was complete"
+    return f"{type(exc).__name__}: {exc}"  # cut, after scrubbing, where it is stored
