@@ -64,7 +64,8 @@ def hub_state(url: str) -> dict[str, Any]:
 
 def write_backlog(folder: Path, batches: int, cycles_per_batch: int) -> int:
     """Sealed batches in pending/, named and shaped as Store.seal() leaves them. Returns rows."""
-    from inference_tracker.store import batch_id_for, encode_rows
+    from inference_tracker.csvfile import encode_rows
+    from inference_tracker.store import batch_id_for
 
     pending = folder / ".tracker" / "pending"
     pending.mkdir(parents=True)

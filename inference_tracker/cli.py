@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from inference_tracker import USER_AGENT, ConfigError, __version__
+from inference_tracker.files import LockBusy, StoreError
 from inference_tracker.logs import EventLog, route_library_logs
 from inference_tracker.record import Call, Scrubber, build_row, iso_ms
-from inference_tracker.store import LockBusy, Store, StoreError
+from inference_tracker.store import Store
 
 if TYPE_CHECKING:
     from inference_tracker.config import ProviderMap, Settings

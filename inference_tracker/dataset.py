@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
+from inference_tracker.csvfile import encode_rows, rows_in_our_layout
 from inference_tracker.record import COLUMNS, ROW_KEY, Row
-from inference_tracker.store import encode_rows, rows_in_our_layout
 
 
 class LayoutError(Exception):

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from inference_tracker import __version__
 from inference_tracker.config import CARD_PATH, ConfigError, Settings
+from inference_tracker.csvfile import decode_rows, encode_rows
 from inference_tracker.dataset import LayoutError, dataset_card, merge_csv
 from inference_tracker.logs import EventLog, adopt_library_handlers
 from inference_tracker.record import (
@@ -36,7 +37,7 @@ from inference_tracker.record import (
     Scrubber,
     iso_ms,
 )
-from inference_tracker.store import Batch, Store, clear_error, decode_rows, encode_rows
+from inference_tracker.store import Batch, Store, clear_error
 
 if TYPE_CHECKING:
     import ssl

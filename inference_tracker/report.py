@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from inference_tracker.csvfile import RowsRead, read_csv
 from inference_tracker.record import ROW_KEY, Row, iso_ms, parse_iso
-from inference_tracker.store import RowsRead, Store, batch_files, read_csv
+from inference_tracker.store import Store, batch_files
 
 if TYPE_CHECKING:
     from inference_tracker.config import Settings

@@ -1,44 +1,44 @@
-"""Everything on local disk: the CSV buffer, state.json, pending batches, the archive, locks.
+"""The tracker's local data: the buffer, state.json, pending batches, the archive.
 
-Every file is replaced atomically (temp file in the same folder, fsync, rename), so a kill -9
-at any moment leaves either the old or the new file, never a torn one. The buffer and state
-are changed only under `STATE_DIR/lock`; a push holds `STATE_DIR/push.lock` for its length.
+Every file is replaced atomically (files.atomic_write), so a kill -9 at any moment leaves
+either the old or the new file, never a torn one. The buffer and state are changed only under
+`STATE_DIR/lock`; a push holds `STATE_DIR/push.lock` for its length.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import errno
-import fcntl
 import hashlib
-import io
 import json
 import os
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from inference_tracker.record import COLUMNS, ERROR_CLASSES, Row, iso_ms, parse_iso
+from inference_tracker.csvfile import (
+    RowsRead,
+    decode_rows,
+    encode_rows,
+    read_csv,
+    rows_in_our_layout,
+)
+from inference_tracker.files import (
+    StoreError,
+    atomic_write,
+    file_lock,
+    fsync_dir,
+    strerror,
+)
+from inference_tracker.record import Row, iso_ms, parse_iso
 
 ARCHIVE_DAYS = 7
 LOCK_TIMEOUT_SECONDS = 60.0
 STATE_VERSION = 1
 _EPOCH = datetime.fromtimestamp(0, UTC)
-_CYCLE_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 CYCLE_ERRORS = ("listing", "store", "state")  # the kinds of last_error a stored cycle resolves
-
-
-class StoreError(Exception):
-    """A local file could not be read or written. One-line message naming the path."""
-
-
-class LockBusy(StoreError):
-    """Another tracker run held the lock for longer than we would wait."""
 
 
 @dataclass(frozen=True)
@@ -48,73 +48,6 @@ class Batch:
     id: str
     path: Path
     first_cycle: datetime
-
-
-@dataclass
-class RowsRead:
-    rows: list[Row] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-# --- CSV -----------------------------------------------------------------------------------
-
-
-def encode_rows(rows: Iterable[Row], *, header: bool) -> bytes:
-    """RFC 4180 CSV (CRLF line ends, quotes doubled), UTF-8, columns in schema order."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    if header:
-        writer.writerow(COLUMNS)
-    for row in rows:
-        writer.writerow([row.get(name, "") for name in COLUMNS])
-    return out.getvalue().encode("utf-8")
-
-
-def decode_rows(data: bytes, source: str) -> RowsRead:
-    """Parse CSV bytes; rows that are not whole are reported, not raised."""
-    result = RowsRead()
-    text = data.decode("utf-8", errors="replace")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-        if header is None:
-            return result
-        if tuple(header) != COLUMNS:
-            result.problems.append(f"{source}: header is not the expected {len(COLUMNS)} columns")
-            return result
-        for values in reader:
-            if len(values) != len(COLUMNS):
-                result.problems.append(
-                    f"{source} line {reader.line_num}: "
-                    f"{len(values)} fields, expected {len(COLUMNS)}"
-                )
-                continue
-            row = dict(zip(COLUMNS, values, strict=True))
-            if not _CYCLE_STAMP.fullmatch(row["cycle_timestamp_iso"]) or (
-                row["error_class"] not in (*ERROR_CLASSES, "")  # "": the original tool's rows
-            ):  # e.g. an unclosed quote that swallowed the rows after it
-                result.problems.append(f"{source} line {reader.line_num}: not a row of ours")
-                continue
-            result.rows.append(row)
-    except csv.Error as exc:
-        result.problems.append(f"{source} line {reader.line_num}: {exc}")
-    return result
-
-
-def rows_in_our_layout(data: bytes) -> tuple[bool, list[Row]] | None:
-    """The rows of a CSV whose header is our columns or their start (the original tool's 14),
-    padded to all of ours, and whether the header was ours whole; None for another layout.
-    Records that are not whole are left out."""
-    records = list(csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline="")))
-    header = tuple(records[0]) if records else ()
-    if not header or header != COLUMNS[: len(header)]:
-        return None
-    rows = [
-        {name: (record[i] if i < len(record) else "") for i, name in enumerate(COLUMNS)}
-        for record in records[1:]
-        if len(record) == len(header)
-    ]
-    return header == COLUMNS, rows
 
 
 def batch_files(folder: Path, problems: list[str] | None = None) -> list[Path]:
@@ -130,84 +63,6 @@ def batch_files(folder: Path, problems: list[str] | None = None) -> list[Path]:
         if problems is not None:
             problems.append(f"{folder}: cannot list: {exc.strerror or exc}")
         return []
-
-
-def read_csv(path: Path) -> RowsRead:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return RowsRead()
-    except OSError as exc:
-        return RowsRead(problems=[f"{path}: cannot read: {exc.strerror or exc}"])
-    return decode_rows(data, str(path))
-
-
-# --- atomic files and locks ----------------------------------------------------------------
-
-
-def atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write `path` whole or not at all: temp file beside it, fsync, rename, fsync the folder."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise StoreError(f"cannot write {path}: {_strerror(exc)}") from None
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _strerror(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "no space left on device"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "permission denied" if exc.errno != errno.EROFS else "read-only file system"
-    return exc.strerror or str(exc)
-
-
-@contextlib.contextmanager
-def file_lock(
-    path: Path,
-    timeout: float,
-    on_wait: Callable[[], None] = lambda: None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[None]:
-    """An exclusive flock on `path`, waiting at most `timeout` seconds for it."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise StoreError(f"cannot open lock file {path}: {_strerror(exc)}") from None
-    try:
-        waited = 0.0
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if waited == 0.0:
-                    on_wait()
-                if waited >= timeout:
-                    raise LockBusy(
-                        f"another tracker run holds {path}; gave up after {timeout:g} s"
-                    ) from None
-                sleep(0.05)
-                waited += 0.05
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 # --- the store ------------------------------------------------------------------------------
@@ -240,7 +95,7 @@ class Store:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StoreError(f"cannot create {folder}: {_strerror(exc)}") from None
+                raise StoreError(f"cannot create {folder}: {strerror(exc)}") from None
 
     def data_lock(self) -> contextlib.AbstractContextManager[None]:
         """Guards the buffer and state.json; held for milliseconds."""
@@ -345,7 +200,7 @@ class Store:
         except FileNotFoundError:
             return b""
         except OSError as exc:
-            raise StoreError(f"cannot read {self.buffer_path}: {_strerror(exc)}") from None
+            raise StoreError(f"cannot read {self.buffer_path}: {strerror(exc)}") from None
         if not data or data.startswith(encode_rows([], header=True)):
             return data
         converted = self._convert(data)
@@ -358,9 +213,7 @@ class Store:
             try:
                 os.replace(self.buffer_path, aside)
             except OSError as exc:
-                raise StoreError(
-                    f"cannot move aside {self.buffer_path}: {_strerror(exc)}"
-                ) from None
+                raise StoreError(f"cannot move aside {self.buffer_path}: {strerror(exc)}") from None
             self.warnings.append(f"{self.buffer_path} had another column layout; moved to {aside}")
             return b""
         return data
@@ -413,7 +266,7 @@ class Store:
             except FileNotFoundError:
                 return None
             except OSError as exc:
-                raise StoreError(f"cannot read {self.buffer_path}: {_strerror(exc)}") from None
+                raise StoreError(f"cannot read {self.buffer_path}: {strerror(exc)}") from None
             read = decode_rows(data, str(self.buffer_path))
             if not read.rows:
                 return None
@@ -421,11 +274,11 @@ class Store:
             path = self.pending_dir / f"{batch_id}.csv"
             try:
                 os.replace(self.buffer_path, path)
-                _fsync_dir(self.pending_dir)
-                _fsync_dir(self.buffer_path.parent)
+                fsync_dir(self.pending_dir)
+                fsync_dir(self.buffer_path.parent)
             except OSError as exc:
                 raise StoreError(
-                    f"cannot move {self.buffer_path} to {path}: {_strerror(exc)}"
+                    f"cannot move {self.buffer_path} to {path}: {strerror(exc)}"
                 ) from None
             return self._batch(path)
 
@@ -446,7 +299,7 @@ class Store:
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                raise StoreError(f"cannot archive {batch.path}: {_strerror(exc)}") from None
+                raise StoreError(f"cannot archive {batch.path}: {strerror(exc)}") from None
         cutoff = (now - timedelta(days=ARCHIVE_DAYS)).timestamp()
         for path in batch_files(self.archive_dir):
             with contextlib.suppress(OSError):

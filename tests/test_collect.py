@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from inference_tracker.csvfile import read_csv
 from inference_tracker.record import COLUMNS
-from inference_tracker.store import read_csv
 from tests.fakes.router import FakeRouter, World, listing
 from tests.helpers import run_cli
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from inference_tracker.store import read_csv
+from inference_tracker.csvfile import read_csv
 from tests.fakes.router import FakeRouter, World, listing
 from tests.helpers import run_cli
 

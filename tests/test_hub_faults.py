@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from inference_tracker import publish
+from inference_tracker.csvfile import read_csv
 from inference_tracker.record import Row
-from inference_tracker.store import Store, read_csv
+from inference_tracker.store import Store
 from tests.conftest_hub import HUB_TOKEN, REPO, assert_each_once, dataset_rows, patch_retry_sleeps
 from tests.fakes.hub import FakeHub
 from tests.helpers import run_cli

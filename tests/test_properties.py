@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from inference_tracker.csvfile import decode_rows, encode_rows
 from inference_tracker.discovery import ListingError, Target, live_targets, parse_page
 from inference_tracker.record import COLUMNS, ERROR_CLASSES, Call, Outcome, Scrubber, build_row
-from inference_tracker.store import decode_rows, encode_rows
 from tests.helpers import quiet_log
 
 TOKEN = "hf_" + "Pr0p" * 9

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from inference_tracker.config import ConfigError, Settings, load_settings
+from inference_tracker.csvfile import encode_rows, read_csv
 from inference_tracker.dataset import LayoutError, dataset_card, merge_csv
 from inference_tracker.publish import (
     HubLimits,
@@ -27,7 +28,7 @@ from inference_tracker.publish import (
     target_from_settings,
 )
 from inference_tracker.record import COLUMNS, Row
-from inference_tracker.store import Store, encode_rows, read_csv
+from inference_tracker.store import Store
 from tests.conftest_hub import (
     HUB_TOKEN,
     INFERENCE_TOKEN,

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from inference_tracker import publish
+from inference_tracker.csvfile import read_csv
 from inference_tracker.record import Row
-from inference_tracker.store import Store, read_csv
+from inference_tracker.store import Store
 from tests.conftest_hub import (
     HUB_TOKEN,
     INFERENCE_TOKEN,

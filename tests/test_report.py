@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from inference_tracker import render, report
+from inference_tracker.csvfile import encode_rows
 from inference_tracker.record import COLUMNS, Row, Scrubber, iso_ms
-from inference_tracker.store import Store, encode_rows
+from inference_tracker.store import Store
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 

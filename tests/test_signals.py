@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from inference_tracker.store import read_csv
+from inference_tracker.csvfile import read_csv
 from tests.fakes.router import FakeRouter, World, listing
 
 TOKEN = "hf_" + "S1gnal" * 6

@@ -14,8 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from inference_tracker.cli import app
+from inference_tracker.csvfile import encode_rows
 from inference_tracker.record import COLUMNS, Row, iso_ms
-from inference_tracker.store import Store, encode_rows
+from inference_tracker.store import Store
 
 TOKEN = "hf_" + "Q" * 34
 HUB_TOKEN = "hf_" + "W" * 34

@@ -9,15 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from inference_tracker.csvfile import decode_rows, encode_rows, read_csv
+from inference_tracker.files import StoreError
 from inference_tracker.record import COLUMNS
-from inference_tracker.store import (
-    Store,
-    StoreError,
-    batch_id_for,
-    decode_rows,
-    encode_rows,
-    read_csv,
-)
+from inference_tracker.store import Store, batch_id_for
 from tests.rows import T0, cycle_rows, make_row
 
 SUMMARY = {"started": "x", "rows": 0, "ok": 0, "failed": 0, "duration_s": 0.1}

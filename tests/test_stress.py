@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from inference_tracker.csvfile import read_csv
 from inference_tracker.record import ROW_KEY
-from inference_tracker.store import read_csv
 from tests.conftest_hub import HUB_TOKEN, REPO, dataset_rows, keys
 from tests.fakes.hub import FakeHub
 from tests.fakes.router import FakeRouter, World, listing
