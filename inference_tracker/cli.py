@@ -7,6 +7,7 @@ error boundary: known failures end in a single `Error: ...` line on stderr and a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ import typer
 from inference_tracker import USER_AGENT, ConfigError, __version__
 from inference_tracker.files import LockBusy, StoreError
 from inference_tracker.logs import EventLog, route_library_logs
-from inference_tracker.record import Call, Scrubber, build_row, iso_ms
+from inference_tracker.record import Call, Scrubber, build_row, iso_ms, summarise
 from inference_tracker.store import Store
 
 if TYPE_CHECKING:
@@ -245,7 +246,7 @@ def _cycle(
     except ListingError as exc:
         log.error("listing_failed", error=str(exc))
         if not dry_run:
-            _note_error(store, "listing", str(exc), cycle_start)
+            store.note_error("listing", str(exc), cycle_start)
         raise _fail(str(exc), EXIT_FAILED, ctx.scrub) from None
     targets = live_targets(models, settings.models_to_fetch, log)
     model_ids = sorted({t.model_id for t in targets})
@@ -293,24 +294,19 @@ def _cycle(
         )
         for call, outcome in result.outcomes
     ]
-    ok = sum(1 for row in rows if row["error_class"] == "ok")
-    skipped = sum(1 for row in rows if row["error_class"] == "unmapped_provider")
-    summary = {
-        "started": iso_ms(cycle_start),
-        "rows": len(rows),
-        "ok": ok,
-        "failed": len(rows) - ok - skipped,
-        "skipped": skipped,  # pairs providers.toml says not to call: no call, no failure
-        "duration_s": round(time.monotonic() - started_mono, 3),
-        "interrupted": result.interrupted,
-    }
+    summary = summarise(
+        rows,
+        iso_ms(cycle_start),
+        duration_s=round(time.monotonic() - started_mono, 3),
+        interrupted=result.interrupted,
+    )
     try:
         counter = store.append_cycle(rows, summary)
     except StoreError as exc:
         log.error("csv_write_failed", error=str(exc), rows=len(rows))
         raise
     _log_store_warnings(ctx, store)
-    log.info("cycle_finished", **summary, cycle_counter=counter)
+    log.info("cycle_finished", **dataclasses.asdict(summary), cycle_counter=counter)
     if result.interrupted:
         log.warning(
             "cycle_interrupted",
@@ -334,7 +330,7 @@ def _chained_push(ctx: Context, store: Store) -> bool:
     except (ConfigError, PushError, StoreError) as exc:
         if not isinstance(exc, PushError):  # push_pending logged and recorded its own failure
             ctx.log.error("push_failed", error=str(exc))
-            _note_error(store, "push", str(exc), datetime.now(UTC))
+            store.note_error("push", str(exc), datetime.now(UTC))
         _error_line(f"push failed; the rows are kept for the next push: {exc}", ctx.scrub)
         return False
     except Exception:
@@ -348,14 +344,6 @@ def _log_store_warnings(ctx: Context, store: Store) -> None:
     for warning in store.warnings:
         ctx.log.warning("store_warning", detail=warning)
     store.warnings.clear()
-
-
-def _note_error(store: Store, where: str, message: str, at: datetime) -> None:
-    def change(state: dict[str, Any]) -> None:
-        state["last_error"] = {"at": iso_ms(at), "where": where, "message": message}
-
-    with contextlib.suppress(StoreError):
-        store.update_state(change)
 
 
 def _print_plan(calls: list[Call], scrub: Scrubber) -> None:

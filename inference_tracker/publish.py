@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from inference_tracker import __version__
 from inference_tracker.config import CARD_PATH, ConfigError, Settings
@@ -37,7 +37,8 @@ from inference_tracker.record import (
     Scrubber,
     iso_ms,
 )
-from inference_tracker.store import Batch, Store, clear_error
+from inference_tracker.state import PushNote
+from inference_tracker.store import Batch, Store
 
 if TYPE_CHECKING:
     import ssl
@@ -161,28 +162,25 @@ def push_pending(
         except Exception as exc:
             message = _describe(exc, target, limits)
             if message is None:
-                _record_error(store, now, f"internal error: {type(exc).__name__}", scrub)
+                store.note_error("push", f"internal error: {type(exc).__name__}", now)
                 raise
             message = scrub.cut(message, ERROR_MESSAGE_LIMIT)
             log.error("push_failed", error=message, batches=len(batches), rows=rows)
-            _record_error(store, now, message, scrub)
+            store.note_error("push", message, now)
             raise PushError(message) from None
         store.archive(batches, now)
         result = PushResult(rows, files, len(batches), url, duplicates)
 
-        def record(state: dict[str, Any]) -> None:
-            clear_error(state, "push")
-            state["last_push"] = {
-                "at": iso_ms(now),
-                "rows": rows,
-                "cycles": cycles,
-                "batches": len(batches),
-                "files": files,
-                "commit_url": url,
-                "repo_id": target.repo_id,
-            }
-
-        store.update_state(record)
+        note = PushNote(
+            at=iso_ms(now),
+            rows=rows,
+            cycles=cycles,
+            batches=len(batches),
+            files=files,
+            commit_url=url,
+            repo_id=target.repo_id,
+        )
+        store.update_state(lambda state: state.record_push(note))
         log.info(
             "pushed",
             rows=rows,
@@ -204,14 +202,6 @@ def _load(batch: Batch, log: EventLog) -> tuple[Batch, list[Row], bytes]:
         )
         data = encode_rows(read.rows, header=True)  # push what can be read; the file stays archived
     return batch, read.rows, data
-
-
-def _record_error(store: Store, now: datetime, message: str, scrub: Scrubber) -> None:
-    def change(state: dict[str, Any]) -> None:
-        state["last_error"] = {"at": iso_ms(now), "where": "push", "message": scrub(message)}
-
-    with contextlib.suppress(Exception):
-        store.update_state(change)
 
 
 def _api(target: PushTarget) -> HfApi:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -45,6 +45,7 @@ ERROR_CLASSES = (
     "deadline",
     "unmapped_provider",
 )
+NOT_CALLED = ("unmapped_provider",)  # rows of pairs deliberately not called: no failure
 # What makes a row unique across pushes (append mode skips rows already present).
 ROW_KEY = ("cycle_timestamp_iso", "model_id", "provider_name", "probe_id")
 
@@ -212,6 +213,38 @@ def body_text(body: bytes, cut_bytes: int, scrub: Scrubber) -> str:
             f"\n[inference-tracker: body cut after {len(body)} bytes, {cut_bytes} bytes not stored]"
         )
     return text
+
+
+# --- a cycle's rows in a few numbers -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    """What status shows of a cycle: its start, how its rows ended, how long it took."""
+
+    started: str
+    rows: int
+    ok: int
+    failed: int
+    skipped: int = 0  # pairs deliberately not called (providers.toml): not failures
+    duration_s: float | None = None  # None when rebuilt from the rows on disk
+    interrupted: bool = False
+
+
+def summarise(
+    rows: Sequence[Row], started: str, *, duration_s: float | None = None, interrupted: bool = False
+) -> CycleSummary:
+    ok = sum(1 for row in rows if row.get("error_class") == "ok")
+    skipped = sum(1 for row in rows if row.get("error_class") in NOT_CALLED)
+    return CycleSummary(
+        started=started,
+        rows=len(rows),
+        ok=ok,
+        failed=len(rows) - ok - skipped,
+        skipped=skipped,
+        duration_s=duration_s,
+        interrupted=interrupted,
+    )
 
 
 # --- building a row ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from inference_tracker.csvfile import RowsRead, read_csv
 from inference_tracker.record import ROW_KEY, Row, iso_ms, parse_iso
+from inference_tracker.state import State
 from inference_tracker.store import Store, batch_files
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def _float(text: str) -> float | None:
 
 @dataclass
 class Snapshot:
-    state: dict[str, Any]
+    state: State
     buffer_rows: int = 0
     pending_batches: int = 0
     pending_rows: int = 0
@@ -148,12 +149,11 @@ def read_snapshot(store: Store, *, now: datetime, hours: int) -> Snapshot:
     running meanwhile can make a row appear twice (dropped here by its key) but never vanish.
     """
     snap = Snapshot(state=store.read_state())
-    recovered = snap.state.get("recovered")
-    if isinstance(recovered, dict):
+    recovered = snap.state.recovered
+    if recovered is not None:
         snap.problems.append(
-            f"{store.state_path} was unreadable ({recovered.get('why', '?')}); counter and "
-            f"last push rebuilt from the files on disk ({recovered.get('cycles_found', '?')} "
-            "cycles found)"
+            f"{store.state_path} was unreadable ({recovered.why}); counter and "
+            f"last push rebuilt from the files on disk ({recovered.cycles_found} cycles found)"
         )
     seen: set[tuple[str, ...]] = set()
 
@@ -219,12 +219,11 @@ def build_status(
 ) -> dict[str, Any]:
     """The whole status as plain JSON-able data; the text view renders this same object."""
     state = snap.state
-    counter = state.get("cycle_counter")
-    counter = counter if isinstance(counter, int) and counter >= 0 else 0
+    counter = state.cycle_counter
     interval = settings.push_interval_cycles
-    last_cycle = _last_cycle(state.get("last_cycle"), now)
-    last_push = _with_age(state.get("last_push"), "at", ("at", "rows", "commit_url"), now)
-    last_error = _pick(state.get("last_error"), ("at", "where", "message"))
+    last_cycle = _with_age(state.last_cycle, "started", _CYCLE_KEYS, now)
+    last_push = _with_age(state.last_push, "at", ("at", "rows", "commit_url"), now)
+    last_error = _pick(state.last_error, ("at", "where", "message"))
 
     warnings: list[str] = []
     stale = False
@@ -267,15 +266,11 @@ def build_status(
 _CYCLE_KEYS = ("started", "rows", "ok", "failed", "skipped", "duration_s", "interrupted")
 
 
-def _last_cycle(value: object, now: datetime) -> dict[str, Any] | None:
-    return _with_age(value, "started", _CYCLE_KEYS, now)
-
-
 def _pick(value: object, keys: Sequence[str]) -> dict[str, Any] | None:
-    """The named keys of a state entry (None for missing ones); None when it is not an object."""
-    if not isinstance(value, dict):
+    """The named fields of a state entry; None when there is none."""
+    if value is None:
         return None
-    return {key: value.get(key) for key in keys}
+    return {key: getattr(value, key) for key in keys}
 
 
 def _with_age(

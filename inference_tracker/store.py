@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from inference_tracker.csvfile import (
     RowsRead,
@@ -32,13 +30,12 @@ from inference_tracker.files import (
     fsync_dir,
     strerror,
 )
-from inference_tracker.record import Row, iso_ms, parse_iso
+from inference_tracker.record import CycleSummary, Row, iso_ms, parse_iso, summarise
+from inference_tracker.state import ErrorNote, PushNote, Recovery, State, StateInvalid
 
 ARCHIVE_DAYS = 7
 LOCK_TIMEOUT_SECONDS = 60.0
-STATE_VERSION = 1
 _EPOCH = datetime.fromtimestamp(0, UTC)
-CYCLE_ERRORS = ("listing", "store", "state")  # the kinds of last_error a stored cycle resolves
 
 
 @dataclass(frozen=True)
@@ -112,19 +109,21 @@ class Store:
 
     # state.json
 
-    def read_state(self) -> dict[str, Any]:
-        """The state, recovered from the files on disk if state.json is unreadable."""
+    def read_state(self) -> State:
+        """The state, rebuilt from the files on disk if state.json is unreadable or holds
+        impossible values (the rebuild is reported through on_warning)."""
         try:
-            data = json.loads(self.state_path.read_bytes())
+            raw = self.state_path.read_bytes()
         except FileNotFoundError:
-            return {"version": STATE_VERSION, "cycle_counter": 0}
-        except (OSError, ValueError) as exc:
+            return State()
+        except OSError as exc:
+            return self._recover_state(strerror(exc))
+        try:
+            return State.from_json(raw)
+        except StateInvalid as exc:
             return self._recover_state(str(exc))
-        if not isinstance(data, dict) or not isinstance(data.get("cycle_counter"), int):
-            return self._recover_state("not a state object")
-        return data
 
-    def _recover_state(self, why: str) -> dict[str, Any]:
+    def _recover_state(self, why: str) -> State:
         """Rebuild what the files on disk can tell: cycles stored, the last cycle, the last push."""
         rows = [
             row
@@ -137,33 +136,26 @@ class Store:
             f"rebuilt from the files on disk: {len(cycles)} cycles found"
         )
         self.warnings.append(message)
-        state: dict[str, Any] = {
-            "version": STATE_VERSION,
-            "cycle_counter": len(cycles),
-            "recovered": {"why": why[:200], "cycles_found": len(cycles)},
-            "last_error": {"at": _mtime_iso(self.state_path), "where": "state", "message": message},
-        }
+        state = State(
+            cycle_counter=len(cycles),
+            recovered=Recovery(why[:200], len(cycles)),
+            last_error=ErrorNote(_mtime_iso(self.state_path), "state", message),
+        )
         if cycles:
             newest = max(cycles)
-            last = [row for row in rows if row["cycle_timestamp_iso"] == newest]
-            ok = sum(1 for row in last if row["error_class"] == "ok")
-            state["last_cycle"] = {
-                "started": newest,
-                "rows": len(last),
-                "ok": ok,
-                "failed": len(last) - ok,
-                "duration_s": None,
-            }
+            state.last_cycle = summarise(
+                [row for row in rows if row["cycle_timestamp_iso"] == newest], newest
+            )
         archived = self.archived()
         if archived:
             newest_file = max(archived, key=lambda p: p.stat().st_mtime)
-            state["last_push"] = {"at": _mtime_iso(newest_file), "rows": None, "commit_url": None}
+            state.last_push = PushNote(at=_mtime_iso(newest_file))
         return state
 
-    def write_state(self, state: dict[str, Any]) -> None:
-        atomic_write(self.state_path, [json.dumps(state, indent=2, sort_keys=True).encode()])
+    def write_state(self, state: State) -> None:
+        atomic_write(self.state_path, [state.to_json()])
 
-    def update_state(self, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    def update_state(self, change: Callable[[State], None]) -> State:
         """Read, change and write the state under the data lock."""
         with self.data_lock():
             state = self.read_state()
@@ -171,27 +163,30 @@ class Store:
             self.write_state(state)
             return state
 
+    def note_error(self, where: str, message: str, at: datetime) -> bool:
+        """Record the last error for status; best effort (False when it could not be kept)."""
+        try:
+            self.update_state(lambda state: state.note_error(where, message, at))
+        except StoreError:
+            return False
+        return True
+
     # the buffer
 
-    def append_cycle(self, rows: list[Row], summary: dict[str, Any]) -> int:
+    def append_cycle(self, rows: list[Row], summary: CycleSummary) -> int:
         """Store a cycle's rows and count it, under the lock. Returns the new counter."""
         with self.data_lock():
             self._clean_temps()
             state = self.read_state()  # before the buffer changes: recovery counts what is there
             existing = self._buffer_bytes()
-            if existing and len(existing) != state.get("buffer_bytes"):
+            if existing and len(existing) != state.buffer_bytes:
                 existing = self._checked(existing)  # changed since we wrote it: by whom?
             chunks = [existing] if existing else []
             chunks.append(encode_rows(rows, header=not existing))
             atomic_write(self.buffer_path, chunks)
-            state["buffer_bytes"] = sum(len(chunk) for chunk in chunks)
-            state.pop("recovered", None)
-            if _error_where(state) in CYCLE_ERRORS:  # a stored cycle resolves these
-                del state["last_error"]
-            state["cycle_counter"] = int(state.get("cycle_counter", 0)) + 1
-            state["last_cycle"] = summary
+            state.record_cycle(summary, buffer_bytes=sum(len(chunk) for chunk in chunks))
             self.write_state(state)
-            return int(state["cycle_counter"])
+            return state.cycle_counter
 
     def _buffer_bytes(self) -> bytes:
         """The buffer as it is, or b"" when absent. A buffer of another schema is set aside."""
@@ -321,17 +316,6 @@ def _mtime_iso(path: Path) -> str | None:
         return iso_ms(datetime.fromtimestamp(path.stat().st_mtime, UTC))
     except OSError:
         return None
-
-
-def _error_where(state: dict[str, Any]) -> str | None:
-    error = state.get("last_error")
-    return error.get("where") if isinstance(error, dict) else None
-
-
-def clear_error(state: dict[str, Any], where: str) -> None:
-    """Forget the last error when it was of the kind that just succeeded."""
-    if _error_where(state) == where:
-        del state["last_error"]
 
 
 def batch_id_for(rows: list[Row], data: bytes) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from inference_tracker.record import COLUMNS, Row, iso_ms
+from inference_tracker.record import COLUMNS, CycleSummary, Row, iso_ms, summarise
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -49,3 +49,9 @@ def cycle_rows(
     cycle: int, models: int = 2, providers: tuple[str, ...] = ("groq", "together")
 ) -> list[Row]:
     return [make_row(cycle, f"org/m{m}", p) for m in range(models) for p in providers]
+
+
+def summary_of(rows: list[Row]) -> CycleSummary:
+    """The summary collect would store with these rows (of one cycle)."""
+    started = rows[0]["cycle_timestamp_iso"] if rows else iso_ms(T0)
+    return summarise(rows, started, duration_s=1.0)

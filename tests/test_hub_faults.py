@@ -15,7 +15,7 @@ from inference_tracker.store import Store
 from tests.conftest_hub import HUB_TOKEN, REPO, assert_each_once, dataset_rows, patch_retry_sleeps
 from tests.fakes.hub import FakeHub
 from tests.helpers import run_cli
-from tests.rows import cycle_rows
+from tests.rows import cycle_rows, summary_of
 
 FAULTS = {
     401: "Error: Hub refused the commit: 401 Invalid credentials in Authorization header",
@@ -46,7 +46,7 @@ def buffered(tmp_path: Path, cycles: int = 2) -> list[Row]:
     rows: list[Row] = []
     for cycle in range(cycles):
         stored = cycle_rows(cycle)
-        store.append_cycle(stored, {"rows": len(stored)})
+        store.append_cycle(stored, summary_of(stored))
         rows += stored
     return rows
 
@@ -86,7 +86,7 @@ def test_hub_fault_then_recovery(
 
     hub.clear_faults()
     more = cycle_rows(5)
-    store.append_cycle(more, {"rows": len(more)})
+    store.append_cycle(more, summary_of(more))
     assert run_cli("push").exit_code == 0
     assert run_cli("push").exit_code == 0  # nothing left: no second copy
     assert_each_once(dataset_rows(hub), expected + more)
@@ -126,7 +126,7 @@ def test_a_successful_push_clears_the_push_error(hub: FakeHub, tmp_path: Path) -
     hub.fail("commit", 500, times=None)
     assert run_cli("push").exit_code == 1
     store = Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
-    assert store.read_state()["last_error"]["where"] == "push"
+    assert store.read_state().last_error.where == "push"
     hub.clear_faults()
     assert run_cli("push").exit_code == 0
-    assert "last_error" not in store.read_state()
+    assert store.read_state().last_error is None

@@ -41,7 +41,7 @@ from tests.conftest_hub import (
 )
 from tests.fakes.hub import FakeHub, git_blob_oid
 from tests.helpers import quiet_log
-from tests.rows import T0, cycle_rows
+from tests.rows import T0, cycle_rows, summary_of
 
 SHARDS = "data/{date}/{probe_id}-{batch_id}.csv"
 APPEND = "metrics.csv"
@@ -83,7 +83,7 @@ def collect(store: Store, first: int, count: int) -> list[Row]:
     stored: list[Row] = []
     for cycle in range(first, first + count):
         rows = cycle_rows(cycle)
-        store.append_cycle(rows, {"rows": len(rows)})
+        store.append_cycle(rows, summary_of(rows))
         stored += rows
     return stored
 
@@ -288,9 +288,9 @@ def test_push_seals_the_buffer_and_sends_every_pending_batch_in_one_commit(
     for path in store.archived():  # each shard is the sealed batch, byte for byte
         assert hub.file(REPO, f"data/2026-11-27/test-probe-{path.stem}.csv") == path.read_bytes()
     assert store.pending() == [] and not store.buffer_path.exists()
-    state = store.read_state()
-    assert state["last_push"]["commit_url"] == result.commit_url
-    assert state["last_push"]["rows"] == 24
+    last_push = store.read_state().last_push
+    assert last_push is not None
+    assert (last_push.commit_url, last_push.rows) == (result.commit_url, 24)
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
     pushed = [e for e in events if e["event"] == "pushed"]
     assert pushed and pushed[0]["commit_url"] == result.commit_url and pushed[0]["rows"] == 24
@@ -346,8 +346,9 @@ def test_a_500_on_commit_keeps_every_row_and_the_next_push_sends_them_once(
         "Hub failed: 500 Internal Error - We're working hard to fix this as soon as possible!"
     )
     assert pending_rows(store) == 12 and store.archived() == []
-    error = store.read_state()["last_error"]
-    assert error["where"] == "push" and error["message"] == str(failed.value)
+    error = store.read_state().last_error
+    assert error is not None
+    assert error.where == "push" and error.message == str(failed.value)
     expected += collect(store, 3, 1)
 
     result = push(store, hub)
@@ -414,7 +415,7 @@ def test_a_collect_during_a_push_appends_to_a_fresh_buffer(store: Store, hub: Fa
     assert [r["cycle_timestamp_iso"] for r in store.buffer_rows().rows] == [
         r["cycle_timestamp_iso"] for r in later
     ]
-    assert store.read_state()["cycle_counter"] == 3
+    assert store.read_state().cycle_counter == 3
     push(store, hub)
     assert_each_once(dataset_rows(hub), first + later)
 
@@ -489,7 +490,7 @@ def test_refusals_fail_with_one_line_and_keep_the_rows(
     assert str(failed.value) == message.format(url=hub.url)
     assert "\n" not in str(failed.value)
     assert pending_rows(store) == 8
-    assert store.read_state()["last_error"]["message"] == str(failed.value)
+    assert store.read_state().last_error.message == str(failed.value)
 
 
 def test_connection_refused_fails_fast(store: Store, sleeps: list[float]) -> None:
@@ -574,7 +575,7 @@ def test_a_token_echoed_by_the_hub_is_scrubbed(store: Store, hub: FakeHub) -> No
         push_pending(store, target(hub), log, NOW, limits=FAST)
     assert HUB_TOKEN not in str(failed.value) and "[REDACTED]" in str(failed.value)
     assert HUB_TOKEN not in stream.getvalue()
-    assert HUB_TOKEN not in json.dumps(store.read_state())
+    assert HUB_TOKEN.encode() not in store.state_path.read_bytes()
 
 
 # --- append mode ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from tests.conftest_hub import (
 from tests.fakes.hub import FakeHub
 from tests.fakes.router import FakeRouter, World, listing
 from tests.helpers import run_cli
-from tests.rows import cycle_rows
+from tests.rows import cycle_rows, summary_of
 
 PAIRS = {"org/model-0": ["groq", "together"], "org/model-1": ["groq", "together"]}
 
@@ -66,7 +66,7 @@ def buffer_cycles(tmp_path: Path, count: int) -> list[Row]:
     rows: list[Row] = []
     for cycle in range(count):
         stored = cycle_rows(cycle)
-        store(tmp_path).append_cycle(stored, {"rows": len(stored)})
+        store(tmp_path).append_cycle(stored, summary_of(stored))
         rows += stored
     return rows
 
@@ -95,7 +95,7 @@ def test_push_uploads_the_buffer_and_says_so_in_the_log(hub: FakeHub, tmp_path: 
     assert_each_once(dataset_rows(hub), expected)
     pushed = [e for e in events(result.stderr) if e["event"] == "pushed"]
     assert len(pushed) == 1 and pushed[0]["rows"] == 12
-    assert pushed[0]["commit_url"] == store(tmp_path).read_state()["last_push"]["commit_url"]
+    assert pushed[0]["commit_url"] == store(tmp_path).read_state().last_push.commit_url
     assert waiting_rows(tmp_path) == 0
 
 
@@ -168,7 +168,7 @@ def test_a_failed_push_exits_1_with_one_clear_line_and_loses_nothing(
     assert result.stderr.endswith(expected + "\n")
     assert "Traceback" not in result.stderr and HUB_TOKEN not in result.stderr
     assert waiting_rows(tmp_path) == 8
-    assert store(tmp_path).read_state()["last_error"]["message"] == expected.removeprefix("Error: ")
+    assert store(tmp_path).read_state().last_error.message == expected.removeprefix("Error: ")
 
     if case != "404":
         return

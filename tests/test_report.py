@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,8 @@ import pytest
 
 from inference_tracker import render, report
 from inference_tracker.csvfile import encode_rows
-from inference_tracker.record import COLUMNS, Row, Scrubber, iso_ms
+from inference_tracker.record import COLUMNS, CycleSummary, Row, Scrubber, iso_ms
+from inference_tracker.state import ErrorNote, PushNote, State
 from inference_tracker.store import Store
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -167,20 +170,13 @@ def write_batch(folder: Path, name: str, rows: list[Row], *, mtime: datetime = N
     return path
 
 
-def summary(rows: int = 1, started: datetime = NOW - timedelta(minutes=5)) -> dict[str, Any]:
-    return {
-        "started": iso_ms(started),
-        "rows": rows,
-        "ok": rows,
-        "failed": 0,
-        "duration_s": 1.5,
-        "interrupted": False,
-    }
+def summary(rows: int = 1, started: datetime = NOW - timedelta(minutes=5)) -> CycleSummary:
+    return CycleSummary(iso_ms(started), rows=rows, ok=rows, failed=0, duration_s=1.5)
 
 
 def test_snapshot_before_the_first_cycle_is_empty_and_writes_nothing(tmp_path: Path) -> None:
     snap = report.read_snapshot(make_store(tmp_path), now=NOW, hours=24)
-    assert snap.state["cycle_counter"] == 0
+    assert snap.state.cycle_counter == 0
     assert (snap.buffer_rows, snap.pending_batches, snap.pending_rows) == (0, 0, 0)
     assert snap.rows == [] and snap.problems == []
     assert list(tmp_path.iterdir()) == []
@@ -259,7 +255,7 @@ def test_unreadable_state_is_reported_as_recovered(tmp_path: Path) -> None:
     store.append_cycle([make_row()], summary())
     store.state_path.write_text("{not json")
     snap = report.read_snapshot(store, now=NOW, hours=24)
-    assert snap.state["cycle_counter"] == 1
+    assert snap.state.cycle_counter == 1
     assert any("state.json" in p and "rebuilt" in p for p in snap.problems)
     assert store.state_path.read_text() == "{not json"  # status never repairs, only reports
 
@@ -316,18 +312,18 @@ PROVIDER_KEYS = {
 }
 
 
-def status_of(state: dict[str, Any], rows: list[Row] | None = None, **snap: Any) -> dict[str, Any]:
+def status_of(state: State, rows: list[Row] | None = None, **snap: Any) -> dict[str, Any]:
     snapshot = report.Snapshot(state=state, rows=rows or [], **snap)
     return report.build_status(snapshot, SETTINGS, now=NOW, hours=24)
 
 
 def test_status_json_shape() -> None:
-    state = {
-        "cycle_counter": 5,
-        "last_cycle": summary(3),
-        "last_push": {"at": iso_ms(NOW - timedelta(minutes=30)), "rows": 120, "commit_url": "u"},
-        "last_error": {"at": iso_ms(NOW), "where": "push", "message": "HTTP 503"},
-    }
+    state = State(
+        cycle_counter=5,
+        last_cycle=summary(3),
+        last_push=PushNote(iso_ms(NOW - timedelta(minutes=30)), rows=120, commit_url="u"),
+        last_error=ErrorNote(iso_ms(NOW), "push", "HTTP 503"),
+    )
     rows = [make_row("groq"), make_row("groq", error_class="timeout", answer_correct="")]
     data = status_of(state, rows, buffer_rows=2, pending_batches=1, pending_rows=7)
     assert set(data) == TOP_KEYS
@@ -335,7 +331,7 @@ def test_status_json_shape() -> None:
     assert data["generated_at"] == "2025-06-01T12:00:00.000Z"
     assert data["cycle_counter"] == 5
     assert data["cycles_until_push"] == 1
-    assert data["last_cycle"] == {**summary(3), "skipped": None, "age_s": 300.0}
+    assert data["last_cycle"] == {**asdict(summary(3)), "age_s": 300.0}
     assert data["cron_stale"] is False
     assert (data["buffer_rows"], data["pending_batches"], data["pending_rows"]) == (2, 1, 7)
     assert data["last_push"] == {
@@ -375,17 +371,17 @@ def test_status_json_shape() -> None:
 
 
 def test_render_json_is_one_line() -> None:
-    text = render.render_json(status_of({"cycle_counter": 0}))
+    text = render.render_json(status_of(State()))
     assert text.endswith("\n") and text.count("\n") == 1
 
 
 @pytest.mark.parametrize(("counter", "left"), [(0, 6), (1, 5), (5, 1), (6, 6), (7, 5), (12, 6)])
 def test_cycles_until_push(counter: int, left: int) -> None:
-    assert status_of({"cycle_counter": counter})["cycles_until_push"] == left
+    assert status_of(State(cycle_counter=counter))["cycles_until_push"] == left
 
 
 def test_before_the_first_cycle() -> None:
-    data = status_of({"cycle_counter": 0})
+    data = status_of(State())
     assert data["last_cycle"] is None and data["last_push"] is None
     assert data["last_error"] is None
     assert data["cron_stale"] is False
@@ -398,7 +394,7 @@ def test_before_the_first_cycle() -> None:
     [(timedelta(minutes=9), False), (timedelta(minutes=10), False), (timedelta(minutes=11), True)],
 )
 def test_stale_cron_warning_after_twice_the_interval(age: timedelta, stale: bool) -> None:
-    data = status_of({"cycle_counter": 3, "last_cycle": summary(started=NOW - age)})
+    data = status_of(State(cycle_counter=3, last_cycle=summary(started=NOW - age)))
     assert data["cron_stale"] is stale
     expected = (
         [
@@ -411,40 +407,30 @@ def test_stale_cron_warning_after_twice_the_interval(age: timedelta, stale: bool
     assert data["warnings"] == expected
 
 
-def test_state_with_unexpected_values_does_not_break_status() -> None:
-    state = {
-        "cycle_counter": 2,
-        "last_cycle": "oops",
-        "last_push": {"at": "not a time", "rows": None, "commit_url": None},
-        "last_error": ["?"],
-    }
-    data = status_of(state)
-    assert data["last_cycle"] is None
+def test_a_push_time_that_is_not_a_time_has_no_age() -> None:
+    data = status_of(State(cycle_counter=2, last_push=PushNote("not a time")))
     assert data["last_push"] == {
         "at": "not a time",
         "rows": None,
         "commit_url": None,
         "age_s": None,
     }
-    assert data["last_error"] is None
 
 
 def test_interrupted_last_cycle_is_a_warning() -> None:
-    data = status_of({"cycle_counter": 1, "last_cycle": {**summary(), "interrupted": True}})
+    interrupted = dataclasses.replace(summary(), interrupted=True)
+    data = status_of(State(cycle_counter=1, last_cycle=interrupted))
     assert data["warnings"] == ["the last cycle was interrupted before all its calls ended"]
 
 
 def test_problems_of_the_snapshot_are_passed_on() -> None:
-    data = status_of({"cycle_counter": 0}, problems=["buffer.csv line 9: torn"])
+    data = status_of(State(), problems=["buffer.csv line 9: torn"])
     assert data["problems"] == ["buffer.csv line 9: torn"]
 
 
 def test_scrub_reaches_every_string_of_the_status() -> None:
     token = "hf_" + "a" * 34
-    state = {
-        "cycle_counter": 1,
-        "last_error": {"at": iso_ms(NOW), "where": "push", "message": f"401 for {token}"},
-    }
+    state = State(cycle_counter=1, last_error=ErrorNote(iso_ms(NOW), "push", f"401 for {token}"))
     data = status_of(state, [make_row(f"echo-{token}")], problems=[f"bad {token}"])
     clean = report.scrub_all(data, Scrubber([token]))
     assert token not in json.dumps(clean)
@@ -457,16 +443,16 @@ def test_scrub_reaches_every_string_of_the_status() -> None:
 
 
 def full_status() -> dict[str, Any]:
-    state = {
-        "cycle_counter": 13,
-        "last_cycle": summary(2, started=NOW - timedelta(hours=2)),
-        "last_push": {
-            "at": iso_ms(NOW - timedelta(minutes=30)),
-            "rows": 120,
-            "commit_url": "https://huggingface.co/datasets/me/m/commit/abc",
-        },
-        "last_error": {"at": iso_ms(NOW), "where": "push", "message": "HTTP 503 [bold]x[/bold]"},
-    }
+    state = State(
+        cycle_counter=13,
+        last_cycle=summary(2, started=NOW - timedelta(hours=2)),
+        last_push=PushNote(
+            iso_ms(NOW - timedelta(minutes=30)),
+            rows=120,
+            commit_url="https://huggingface.co/datasets/me/m/commit/abc",
+        ),
+        last_error=ErrorNote(iso_ms(NOW), "push", "HTTP 503 [bold]x[/bold]"),
+    )
     rows = [
         make_row("groq", duration_ms="120.0"),
         make_row("cerebras", error_class="timeout", answer_correct=""),
@@ -515,7 +501,7 @@ def test_text_has_colour_only_when_asked() -> None:
 
 
 def test_text_before_the_first_cycle() -> None:
-    text = render.render_text(status_of({"cycle_counter": 0}), color=False)
+    text = render.render_text(status_of(State()), color=False)
     assert "no cycle has run yet" in text
     assert "no rows in the last 24 h" in text
     assert "never" in text  # last push

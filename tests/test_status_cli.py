@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from inference_tracker.cli import app
 from inference_tracker.csvfile import encode_rows
-from inference_tracker.record import COLUMNS, Row, iso_ms
+from inference_tracker.record import COLUMNS, CycleSummary, Row, iso_ms
+from inference_tracker.state import PushNote, State
 from inference_tracker.store import Store
 
 TOKEN = "hf_" + "Q" * 34
@@ -48,15 +49,8 @@ def make_row(provider: str, *, ago: timedelta = timedelta(minutes=5), **fields: 
     return row
 
 
-def cycle_summary(rows: int, ago: timedelta = timedelta(minutes=2)) -> dict[str, Any]:
-    return {
-        "started": iso_ms(now() - ago),
-        "rows": rows,
-        "ok": rows,
-        "failed": 0,
-        "duration_s": 2.0,
-        "interrupted": False,
-    }
+def cycle_summary(rows: int, ago: timedelta = timedelta(minutes=2)) -> CycleSummary:
+    return CycleSummary(iso_ms(now() - ago), rows=rows, ok=rows, failed=0, duration_s=2.0)
 
 
 def write_batch(folder: Path, name: str, rows: list[Row]) -> None:
@@ -173,11 +167,10 @@ def test_status_never_prints_a_secret(store: Store, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("HF_DATASET_REPO_ID", "me/metrics")
     store.append_cycle([make_row(f"echo{TOKEN}")], cycle_summary(1))
 
-    def leak(state: dict[str, Any]) -> None:
+    def leak(state: State) -> None:
         # long enough that the text view wraps it: the token must not survive split in two
-        message = f"401 {'x' * 100}{HUB_TOKEN}"
-        state["last_error"] = {"at": iso_ms(now()), "where": "push", "message": message}
-        state["last_push"] = {"at": iso_ms(now()), "rows": 1, "commit_url": f"u?{TOKEN}"}
+        state.note_error("push", f"401 {'x' * 100}{HUB_TOKEN}", now())
+        state.last_push = PushNote(iso_ms(now()), rows=1, commit_url=f"u?{TOKEN}")
 
     store.update_state(leak)
     for args in ((), ("--json",)):

@@ -11,11 +11,11 @@ import pytest
 
 from inference_tracker.csvfile import decode_rows, encode_rows, read_csv
 from inference_tracker.files import StoreError
-from inference_tracker.record import COLUMNS
+from inference_tracker.record import COLUMNS, CycleSummary
 from inference_tracker.store import Store, batch_id_for
 from tests.rows import T0, cycle_rows, make_row
 
-SUMMARY = {"started": "x", "rows": 0, "ok": 0, "failed": 0, "duration_s": 0.1}
+SUMMARY = CycleSummary(started="2026-11-27T10:00:00.000Z", rows=4, ok=4, failed=0, duration_s=0.1)
 
 
 def store_at(tmp_path: Path) -> Store:
@@ -31,8 +31,8 @@ def test_append_writes_the_header_once_and_counts_cycles(tmp_path: Path) -> None
     assert data.startswith(",".join(COLUMNS).encode() + b"\r\n")
     read = store.buffer_rows()
     assert read.problems == [] and len(read.rows) == 8
-    assert store.read_state()["cycle_counter"] == 2
-    assert store.read_state()["last_cycle"] == SUMMARY
+    assert store.read_state().cycle_counter == 2
+    assert store.read_state().last_cycle == SUMMARY
 
 
 def test_rfc4180_round_trip(tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_overlapping_processes_each_count_once_and_lose_nothing(tmp_path: Path) 
         len({(r["cycle_timestamp_iso"], r["model_id"], r["provider_name"]) for r in read.rows})
         == 80
     )
-    assert store.read_state()["cycle_counter"] == 20
+    assert store.read_state().cycle_counter == 20
 
 
 def test_lock_wait_is_bounded_and_says_so(tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_disk_full_keeps_the_old_buffer(tmp_path: Path, monkeypatch: pytest.Monk
         store.append_cycle(cycle_rows(1), SUMMARY)
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert (tmp_path / "buf.csv").read_bytes() == before
-    assert store.read_state()["cycle_counter"] == 1
+    assert store.read_state().cycle_counter == 1
 
 
 def test_corrupt_state_is_rebuilt_from_the_files(tmp_path: Path) -> None:
@@ -147,8 +147,9 @@ def test_corrupt_state_is_rebuilt_from_the_files(tmp_path: Path) -> None:
         store.append_cycle(cycle_rows(cycle), SUMMARY)
     store.state_path.write_text("{not json")
     state = store.read_state()
-    assert state["cycle_counter"] == 3
-    assert "rebuilt from the files on disk" in state["last_error"]["message"]
+    assert state.cycle_counter == 3
+    assert state.last_error is not None
+    assert "rebuilt from the files on disk" in state.last_error.message
     assert store.append_cycle(cycle_rows(3), SUMMARY) == 4
 
 
@@ -208,15 +209,15 @@ def test_recovery_rebuilds_the_last_cycle_and_dates_what_it_says(tmp_path: Path)
     store.archive([batch], T0)
     rows = cycle_rows(2)
     rows[0]["error_class"] = "timeout"
+    rows[1]["error_class"] = "unmapped_provider"  # not called on purpose: not a failure
     store.append_cycle(rows, SUMMARY)
     store.state_path.write_text("[]")
     state = store.read_state()
-    assert state["cycle_counter"] == 3
-    last = state["last_cycle"]
-    assert last["started"] == rows[0]["cycle_timestamp_iso"]
-    assert (last["rows"], last["ok"], last["failed"]) == (4, 3, 1)
-    assert state["last_error"]["at"].endswith("Z")
-    assert state["last_push"]["at"] == "2026-11-27T10:00:00.000Z"
+    assert state.cycle_counter == 3
+    assert state.last_cycle == CycleSummary(rows[0]["cycle_timestamp_iso"], 4, 2, 1, skipped=1)
+    assert state.last_error is not None and state.last_error.at is not None
+    assert state.last_error.at.endswith("Z")
+    assert state.last_push is not None and state.last_push.at == "2026-11-27T10:00:00.000Z"
 
 
 def test_a_batch_file_not_named_by_seal_still_has_a_first_cycle(tmp_path: Path) -> None:
