@@ -7,13 +7,11 @@ error boundary: known failures end in a single `Error: ...` line on stderr and a
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import signal
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,9 +23,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from inference_tracker import USER_AGENT, ConfigError, __version__
+from inference_tracker.clock import Clock
 from inference_tracker.files import LockBusy, StoreError
 from inference_tracker.logs import EventLog, route_library_logs
-from inference_tracker.record import Call, Scrubber, build_row, iso_ms, summarise
+from inference_tracker.record import Call, Scrubber, iso_ms
 from inference_tracker.store import Store
 
 if TYPE_CHECKING:
@@ -43,6 +42,7 @@ EXIT_PARTIAL = 3
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 CHAINED_PUSH_LOCK_WAIT_SECONDS = 5.0  # a push already running is not waited out by collect
+CLOCK = Clock()  # the clocks and retry pause of every command; tests swap it for a fake
 
 app = typer.Typer(
     name="tracker",
@@ -217,36 +217,36 @@ def _cycle(
     models_file: Path | None,
 ) -> int | None:
     """Measure and store one cycle; the new cycle counter, or None when nothing was stored."""
-    from inference_tracker.cycle import Request, plan_calls, run_calls
+    from inference_tracker.cycle import Began, Request, plan_calls, run_cycle
     from inference_tracker.discovery import (
         ListingError,
         fetch_models,
         live_targets,
         read_models_file,
     )
-    from inference_tracker.probe import Limits
-
-    settings, log = ctx.settings, ctx.log
     from inference_tracker.net import make_session
 
+    settings, log = ctx.settings, ctx.log
     session = make_session(settings.max_concurrency)
-    started_mono = time.monotonic()
-    cycle_start = datetime.now(UTC)
-    deadline = started_mono + settings.deadline_seconds
+    began = Began.now(CLOCK, settings.deadline_seconds)
     store = _store(ctx)
-    log.info("cycle_started", cycle=iso_ms(cycle_start), dry_run=dry_run)
-
+    log.info("cycle_started", cycle=iso_ms(began.wall), dry_run=dry_run)
     try:
         if models_file is not None:
             models = read_models_file(models_file)
         else:
             models = fetch_models(
-                session, settings.models_api_url, settings.models_to_fetch, USER_AGENT, deadline
+                session,
+                settings.models_api_url,
+                settings.models_to_fetch,
+                USER_AGENT,
+                began.deadline,
+                CLOCK,
             )
     except ListingError as exc:
         log.error("listing_failed", error=str(exc))
         if not dry_run:
-            store.note_error("listing", str(exc), cycle_start)
+            store.note_error("listing", str(exc), began.wall)
         raise _fail(str(exc), EXIT_FAILED, ctx.scrub) from None
     targets = live_targets(models, settings.models_to_fetch, log)
     model_ids = sorted({t.model_id for t in targets})
@@ -265,56 +265,26 @@ def _cycle(
     if signals.stop.is_set():
         log.warning("cycle_interrupted", stored_rows=0)
         return None
-    store.ensure_dirs()  # before any (billed) call whose row could then not be kept
-
-    assert settings.hf_token is not None
-    log.info("calls_started", calls=len(calls), max_concurrency=settings.max_concurrency)
-    result = run_calls(
+    stored = run_cycle(
         session,
         calls,
-        settings.hf_token.get_secret_value(),
-        limits=Limits(
-            request_timeout=settings.request_timeout_seconds,
-            max_retries=settings.max_retries,
-            body_cap=settings.max_response_body_bytes,
-        ),
-        deadline=deadline,
-        max_concurrency=settings.max_concurrency,
+        settings,
+        store,
+        began=began,
         stop=signals.stop,
         log=log,
+        scrub=ctx.scrub,
+        clock=CLOCK,
     )
-    rows = [
-        build_row(
-            cycle_start,
-            call,
-            outcome,
-            expected_answer=settings.expected_answer,
-            probe_id=settings.probe_id,
-            scrub=ctx.scrub,
-        )
-        for call, outcome in result.outcomes
-    ]
-    summary = summarise(
-        rows,
-        iso_ms(cycle_start),
-        duration_s=round(time.monotonic() - started_mono, 3),
-        interrupted=result.interrupted,
-    )
-    try:
-        counter = store.append_cycle(rows, summary)
-    except StoreError as exc:
-        log.error("csv_write_failed", error=str(exc), rows=len(rows))
-        raise
     _log_store_warnings(ctx, store)
-    log.info("cycle_finished", **dataclasses.asdict(summary), cycle_counter=counter)
-    if result.interrupted:
+    if stored.summary.interrupted:
         log.warning(
             "cycle_interrupted",
             signal=signal.Signals(signals.received or signal.SIGTERM).name,
-            stored_rows=len(rows),
-            not_measured=len(calls) - len(rows),
+            stored_rows=len(stored.rows),
+            not_measured=len(calls) - len(stored.rows),
         )
-    return counter
+    return stored.counter
 
 
 def _chained_push(ctx: Context, store: Store) -> bool:

@@ -1,22 +1,35 @@
-"""Plan the calls of a cycle and run them concurrently under one deadline."""
+"""A whole cycle: plan the calls, run them concurrently under one deadline, store the rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 
 import requests
 
-from inference_tracker.config import ProviderMap
+from inference_tracker.clock import Clock
+from inference_tracker.config import ProviderMap, Settings
 from inference_tracker.discovery import Target
+from inference_tracker.files import StoreError
 from inference_tracker.logs import EventLog
-from inference_tracker.net import Clock
 from inference_tracker.probe import CUT_BY_DEADLINE, Limits, Progress, probe
-from inference_tracker.record import Call, Outcome
+from inference_tracker.record import (
+    Call,
+    CycleSummary,
+    Outcome,
+    Row,
+    Scrubber,
+    build_row,
+    iso_ms,
+    summarise,
+)
+from inference_tracker.store import Store
 
 UNIFIED_ROUTE = "/v1/chat/completions"
 STOP_GRACE_SECONDS = 3.0
@@ -87,6 +100,87 @@ def plan_calls(
             hint=providers.how_to_add(),
         )
     return calls
+
+
+@dataclass(frozen=True)
+class Began:
+    """When a cycle began, by the wall and the monotonic clock, and when all must be over."""
+
+    wall: datetime
+    monotonic: float
+    deadline: float
+
+    @classmethod
+    def now(cls, clock: Clock, deadline_seconds: float) -> Began:
+        wall, mono = clock.wall(), clock.monotonic()
+        return cls(wall, mono, mono + deadline_seconds)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A cycle as it was stored: its rows, their summary and the new cycle counter."""
+
+    rows: list[Row]
+    summary: CycleSummary
+    counter: int
+
+
+def run_cycle(
+    session: requests.Session,
+    calls: list[Call],
+    settings: Settings,
+    store: Store,
+    *,
+    began: Began,
+    stop: threading.Event,
+    log: EventLog,
+    scrub: Scrubber,
+    clock: Clock = Clock(),
+) -> Stored:
+    """Make the planned calls, build one row per call measured, store them and count the
+    cycle. Raises StoreError when the rows cannot be kept (checked before any call too)."""
+    assert settings.hf_token is not None  # the CLI refuses to collect without it
+    store.ensure_dirs()  # before any (billed) call whose row could then not be kept
+    log.info("calls_started", calls=len(calls), max_concurrency=settings.max_concurrency)
+    result = run_calls(
+        session,
+        calls,
+        settings.hf_token.get_secret_value(),
+        limits=Limits(
+            request_timeout=settings.request_timeout_seconds,
+            max_retries=settings.max_retries,
+            body_cap=settings.max_response_body_bytes,
+        ),
+        deadline=began.deadline,
+        max_concurrency=settings.max_concurrency,
+        stop=stop,
+        log=log,
+        clock=clock,
+    )
+    rows = [
+        build_row(
+            began.wall,
+            call,
+            outcome,
+            expected_answer=settings.expected_answer,
+            probe_id=settings.probe_id,
+            scrub=scrub,
+        )
+        for call, outcome in result.outcomes
+    ]
+    summary = summarise(
+        rows,
+        iso_ms(began.wall),
+        duration_s=round(clock.monotonic() - began.monotonic, 3),
+        interrupted=result.interrupted,
+    )
+    try:
+        counter = store.append_cycle(rows, summary)
+    except StoreError as exc:
+        log.error("csv_write_failed", error=str(exc), rows=len(rows))
+        raise
+    log.info("cycle_finished", **dataclasses.asdict(summary), cycle_counter=counter)
+    return Stored(rows, summary, counter)
 
 
 @dataclass

@@ -11,12 +11,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from inference_tracker.clock import Clock
 from inference_tracker.logs import EventLog
 from inference_tracker.net import (
     CONNECT_TIMEOUT_SECONDS,
     NETWORK_ERRORS,
     TIMEOUTS,
-    Clock,
     describe_error,
     read_body,
 )

@@ -1,4 +1,4 @@
-"""HTTP plumbing shared by the listing and the probes: the clock, the session, bounded reads.
+"""HTTP plumbing shared by the listing and the probes: the session and bounded reads.
 
 `requests` gives a timeout per socket read; a server that trickles one byte at a time never
 trips it. `read_body` bounds the whole body instead, and `describe_error` turns a network
@@ -10,26 +10,15 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import socket
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterator
 
 import requests
 import urllib3.exceptions
 
+from inference_tracker.clock import Clock
+
 CONNECT_TIMEOUT_SECONDS = 10.0
 READ_CHUNK_BYTES = 65536
-
-
-@dataclass(frozen=True)
-class Clock:
-    """The clocks the tracker reads and the pause it takes between retries, injectable for
-    tests. `sleep` None means a real pause (probes wait on their stop event instead)."""
-
-    monotonic: Callable[[], float] = time.monotonic
-    wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    sleep: Callable[[float], object] | None = None
 
 
 class Overtime(Exception):

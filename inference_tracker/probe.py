@@ -9,11 +9,11 @@ from datetime import datetime
 
 import requests
 
+from inference_tracker.clock import Clock
 from inference_tracker.net import (
     CONNECT_TIMEOUT_SECONDS,
     NETWORK_ERRORS,
     TIMEOUTS,
-    Clock,
     describe_error,
     read_body,
 )

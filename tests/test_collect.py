@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from inference_tracker import cli, cycle
 from inference_tracker.csvfile import read_csv
 from inference_tracker.record import COLUMNS
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import run_cli
+from tests.helpers import ShiftedClock, run_cli
 
 TOKEN = "hf_" + "T0ken" * 7
 HUB_TOKEN = "hf_" + "HubT" * 9
@@ -200,12 +201,14 @@ def test_provider_failures_are_data(world: FakeRouter, tmp_path: Path) -> None:
 def test_5xx_is_retried_end_to_end(
     world: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Real retry delay (1 s) here, once: the unit tests inject the sleep."""
     only(world, {"org/m": ["flaky"]}, flaky={"kind": "flaky", "fail_times": 1, "status": 503})
     monkeypatch.setenv("MAX_RETRIES", "2")
+    clock = ShiftedClock()
+    monkeypatch.setattr(cli, "CLOCK", clock.clock())
     assert run_cli("collect", "--no-push").exit_code == 0
     [row] = rows(tmp_path)
     assert (row["error_class"], row["attempts"]) == ("ok", "2")
+    assert clock.pauses == [1.0]
 
 
 @pytest.mark.parametrize(
@@ -291,12 +294,10 @@ def test_no_live_pairs_is_an_empty_cycle(world: FakeRouter, tmp_path: Path) -> N
 def test_a_bug_prints_a_scrubbed_traceback_and_exits_1(
     world: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import inference_tracker.cli as cli
-
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"bug while holding Bearer {TOKEN} and {HUB_TOKEN}")
 
-    monkeypatch.setattr(cli, "build_row", broken)
+    monkeypatch.setattr(cycle, "build_row", broken)
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
     assert "Traceback" in result.stderr and "RuntimeError: bug while holding" in result.stderr
@@ -337,7 +338,10 @@ def test_a_call_cut_while_retrying_reports_its_last_attempt(
     only(world, {"org/m": ["cold"]}, cold={"kind": "flaky", "fail_times": 1, "then": "hang"})
     monkeypatch.setenv("MAX_RETRIES", "2")
     monkeypatch.setenv("CYCLE_DEADLINE_SECONDS", "2.5")
+    clock = ShiftedClock()  # the 1 s pause moves the clocks, it is not waited out
+    monkeypatch.setattr(cli, "CLOCK", clock.clock())
     assert run_cli("collect", "--no-push").exit_code == 0
+    assert clock.pauses == [1.0]
     [row] = rows(tmp_path)
     assert (row["error_class"], row["attempts"]) == ("deadline", "2")
     cycle = datetime.fromisoformat(row["cycle_timestamp_iso"].replace("Z", "+00:00"))

@@ -10,7 +10,7 @@ import pytest
 import requests
 import responses
 
-from inference_tracker.net import Clock
+from inference_tracker.clock import Clock
 from inference_tracker.probe import Limits, probe
 from inference_tracker.record import Call, Outcome
 from tests.fakes.router import completion

@@ -116,8 +116,8 @@ def test_after_a_signal_calls_not_yet_started_never_start_and_nothing_waits_for_
 
 def test_after_a_signal_the_wait_ends_when_no_call_is_in_flight() -> None:
     """Calls not yet started are not waited for: with none in flight the grace is not spent."""
+    from inference_tracker.clock import Clock
     from inference_tracker.cycle import STOP_GRACE_SECONDS, _wait
-    from inference_tracker.net import Clock
 
     now = [0.0]
     waits: list[float] = []
