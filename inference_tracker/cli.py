@@ -367,18 +367,20 @@ def push() -> None:
 
 def _push(ctx: Context, store: Store, lock_wait: float | None = None) -> None:
     """Seal the buffer and publish every pending batch (publish.py holds the Hub side)."""
-    from inference_tracker.publish import push_pending, target_from_settings
+    from inference_tracker.publish import destination_from_settings, push_pending
 
-    target = target_from_settings(ctx.settings)
+    destination = destination_from_settings(ctx.settings)
     try:
-        result = push_pending(store, target, ctx.log, datetime.now(UTC), lock_wait=lock_wait)
+        result = push_pending(
+            store, destination, ctx.log, CLOCK.wall(), clock=CLOCK, lock_wait=lock_wait
+        )
     finally:
         _log_store_warnings(ctx, store)
     if sys.stdout.isatty():  # a person at a terminal; under cron the log line says it
         if result.commit_url:
-            line = f"Pushed {result.rows} rows to {target.repo_id}: {result.commit_url}"
+            line = f"Pushed {result.rows} rows to {destination.repo_id}: {result.commit_url}"
         elif result.batches:
-            line = f"Already on the Hub: {result.rows} rows ({target.repo_id})"
+            line = f"Already on the Hub: {result.rows} rows ({destination.repo_id})"
         else:
             line = "Nothing to push."
         sys.stdout.write(ctx.scrub(line) + "\n")

@@ -16,20 +16,23 @@ from pathlib import Path
 
 import pytest
 
+from inference_tracker.clock import Clock
 from inference_tracker.config import ConfigError, Settings, load_settings
 from inference_tracker.csvfile import encode_rows, read_csv
 from inference_tracker.dataset import LayoutError, dataset_card, merge_csv
+from inference_tracker.hub import Hub, HubLimits
 from inference_tracker.publish import (
-    HubLimits,
+    Destination,
     PushError,
     PushResult,
-    PushTarget,
+    destination_from_settings,
     push_pending,
-    target_from_settings,
 )
 from inference_tracker.record import COLUMNS, Row
 from inference_tracker.store import Store
-from tests.conftest_hub import (
+from tests.fakes.hub import FakeHub, git_blob_oid
+from tests.helpers import quiet_log
+from tests.hub_helpers import (
     HUB_TOKEN,
     INFERENCE_TOKEN,
     READ_TOKEN,
@@ -37,10 +40,7 @@ from tests.conftest_hub import (
     assert_each_once,
     dataset_rows,
     parse_csv,
-    patch_retry_sleeps,
 )
-from tests.fakes.hub import FakeHub, git_blob_oid
-from tests.helpers import quiet_log
 from tests.rows import T0, cycle_rows, summary_of
 
 SHARDS = "data/{date}/{probe_id}-{batch_id}.csv"
@@ -56,9 +56,10 @@ def hub() -> Iterator[FakeHub]:
         yield fake
 
 
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    return patch_retry_sleeps(monkeypatch)
+@pytest.fixture
+def pauses() -> list[float]:
+    """Retry pauses a push asked for (recorded, not waited)."""
+    return []
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
 
 
-def target(hub: FakeHub, template: str = SHARDS, **changes: str) -> PushTarget:
+def target(hub: FakeHub, template: str = SHARDS, **changes: str) -> Destination:
     fields = {
         "repo_id": REPO,
         "filename_template": template,
@@ -75,7 +76,7 @@ def target(hub: FakeHub, template: str = SHARDS, **changes: str) -> PushTarget:
         "probe_id": "test-probe",
         **changes,
     }
-    return PushTarget(**fields)
+    return Destination(**fields)
 
 
 def collect(store: Store, first: int, count: int) -> list[Row]:
@@ -88,11 +89,18 @@ def collect(store: Store, first: int, count: int) -> list[Row]:
     return stored
 
 
+NO_WAIT = Clock(sleep=lambda seconds: None)
+
+
 def push(
-    store: Store, hub: FakeHub, template: str = SHARDS, limits: HubLimits = FAST
+    store: Store,
+    hub: FakeHub,
+    template: str = SHARDS,
+    limits: HubLimits = FAST,
+    clock: Clock = NO_WAIT,
 ) -> PushResult:
     log, _ = quiet_log()
-    return push_pending(store, target(hub, template), log, NOW, limits=limits)
+    return push_pending(store, target(hub, template), log, NOW, limits=limits, clock=clock)
 
 
 def pending_rows(store: Store) -> int:
@@ -171,19 +179,25 @@ def test_fake_hub_refuses_a_stale_parent_commit_and_bad_tokens(hub: FakeHub) -> 
         )
 
 
-def test_fake_hub_fault_injection_fails_n_times_then_behaves(
-    hub: FakeHub, sleeps: list[float]
+def test_fake_hub_faults_fail_n_times_then_behave_and_the_hub_retries_them(
+    hub: FakeHub, pauses: list[float]
 ) -> None:
-    from huggingface_hub import CommitOperationAdd, HfApi
-
     hub.fail("preupload", 503, times=2)
-    api = HfApi(endpoint=hub.url, token=HUB_TOKEN)
-    api.create_commit(
-        REPO, [CommitOperationAdd("x", b"1")], commit_message="m", repo_type="dataset"
-    )
+    with Hub(hub.url, HUB_TOKEN, clock=Clock(sleep=pauses.append)) as session:
+        session.commit(REPO, {"x": b"1"}, message="m", description="")
     assert [s.status for s in hub.calls("preupload")] == [503, 503, 200]
-    assert sleeps == [1, 2]  # the library's own back-off, patched to cost nothing
+    assert pauses == [1, 2]  # the library's back-off, recorded instead of waited
     assert hub.file(REPO, "x") == b"1"
+
+
+def test_a_commit_is_never_retried(hub: FakeHub, pauses: list[float]) -> None:
+    hub.fail("commit", 503, times=1)
+    with (
+        pytest.raises(Exception, match="503"),
+        Hub(hub.url, HUB_TOKEN, clock=Clock(sleep=pauses.append)) as session,
+    ):
+        session.commit(REPO, {"x": b"1"}, message="m", description="")
+    assert len(hub.calls("commit")) == 1 and pauses == []
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -192,15 +206,15 @@ def test_fake_hub_fault_injection_fails_n_times_then_behaves(
 def test_target_needs_hf_hub_token_and_never_falls_back_to_hf_token() -> None:
     settings = Settings(hf_token=INFERENCE_TOKEN, hf_dataset_repo_id=REPO)
     with pytest.raises(ConfigError, match=r"^HF_HUB_TOKEN is not set"):
-        target_from_settings(settings)
+        destination_from_settings(settings)
     blank = Settings(hf_hub_token="  ", hf_dataset_repo_id=REPO)
     with pytest.raises(ConfigError, match=r"^HF_HUB_TOKEN is not set"):
-        target_from_settings(blank)
+        destination_from_settings(blank)
 
 
 def test_target_needs_a_dataset_repo_id() -> None:
     with pytest.raises(ConfigError, match=r"^HF_DATASET_REPO_ID is not set"):
-        target_from_settings(Settings(hf_hub_token=HUB_TOKEN))
+        destination_from_settings(Settings(hf_hub_token=HUB_TOKEN))
 
 
 def test_a_bad_repo_id_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,14 +243,14 @@ def test_a_bad_target_filename_is_a_config_error(
         load_settings()
 
 
-def test_target_from_settings_and_deterministic_paths(store: Store) -> None:
+def test_destination_from_settings_and_deterministic_paths(store: Store) -> None:
     settings = Settings(
         hf_hub_token=HUB_TOKEN,
         hf_dataset_repo_id=REPO,
         hf_endpoint="http://127.0.0.1:9",
         probe_id="probe-1",
     )
-    made = target_from_settings(settings)
+    made = destination_from_settings(settings)
     assert (made.repo_id, made.endpoint, made.token, made.probe_id) == (
         REPO,
         "http://127.0.0.1:9",
@@ -249,7 +263,7 @@ def test_target_from_settings_and_deterministic_paths(store: Store) -> None:
     assert batch is not None
     assert made.path_for(batch) == f"data/2026-11-27/probe-1-{batch.id}.csv"
     assert made.path_for(batch) == made.path_for(store.pending()[0])
-    assert not PushTarget(REPO, APPEND, "http://h", HUB_TOKEN, "p").shard_mode
+    assert not Destination(REPO, APPEND, "http://h", HUB_TOKEN, "p").shard_mode
 
 
 # --- shard mode -----------------------------------------------------------------------------
@@ -272,7 +286,7 @@ def test_push_seals_the_buffer_and_sends_every_pending_batch_in_one_commit(
     expected += collect(store, 4, 2)  # still in the buffer
     log, stream = quiet_log()
 
-    result = push_pending(store, target(hub), log, NOW, limits=FAST)
+    result = push_pending(store, target(hub), log, NOW, limits=FAST, clock=NO_WAIT)
 
     assert len(hub.calls("commit")) == 1
     assert result.rows == len(expected) == 24 and result.batches == 3
@@ -493,7 +507,7 @@ def test_refusals_fail_with_one_line_and_keep_the_rows(
     assert store.read_state().last_error.message == str(failed.value)
 
 
-def test_connection_refused_fails_fast(store: Store, sleeps: list[float]) -> None:
+def test_connection_refused_fails_fast(store: Store, pauses: list[float]) -> None:
     collect(store, 0, 1)
     endpoint = f"http://127.0.0.1:{_closed_port()}"
     log, _ = quiet_log()
@@ -501,13 +515,14 @@ def test_connection_refused_fails_fast(store: Store, sleeps: list[float]) -> Non
     with pytest.raises(PushError) as failed:
         push_pending(
             store,
-            PushTarget(REPO, SHARDS, endpoint, HUB_TOKEN, "test-probe"),
+            Destination(REPO, SHARDS, endpoint, HUB_TOKEN, "test-probe"),
             log,
             NOW,
             limits=FAST,
+            clock=Clock(sleep=pauses.append),
         )
     assert str(failed.value) == f"Hub unreachable at {endpoint}: connection refused"
-    assert time.monotonic() - started < 15 and sleeps == []  # no 23 s of retries
+    assert time.monotonic() - started < 15 and pauses == []  # no 23 s of retries
     assert pending_rows(store) == 4
 
 
@@ -572,7 +587,7 @@ def test_a_token_echoed_by_the_hub_is_scrubbed(store: Store, hub: FakeHub) -> No
     hub.fail("commit", 400, body={"error": f"bad request from {HUB_TOKEN}"})
     log, stream = quiet_log()
     with pytest.raises(PushError) as failed:
-        push_pending(store, target(hub), log, NOW, limits=FAST)
+        push_pending(store, target(hub), log, NOW, limits=FAST, clock=NO_WAIT)
     assert HUB_TOKEN not in str(failed.value) and "[REDACTED]" in str(failed.value)
     assert HUB_TOKEN not in stream.getvalue()
     assert HUB_TOKEN.encode() not in store.state_path.read_bytes()
@@ -672,28 +687,34 @@ def test_merge_refuses_a_file_of_another_layout() -> None:
 # --- the import rule ------------------------------------------------------------------------
 
 
-def test_only_publish_imports_huggingface_hub_and_only_inside_functions() -> None:
+def test_only_hub_imports_huggingface_hub_and_only_public_names() -> None:
+    """hub.py is the one door to the Hub, through public names (a private import breaks on any
+    minor release); every other module imports hub.py only inside functions."""
     package = Path(__file__).parents[1] / "inference_tracker"
     for path in package.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            names = []
             if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
+                modules = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            if any(n.split(".")[0] in ("huggingface_hub", "httpx2") for n in names):
-                assert path.name == "publish.py", f"{path.name} imports {names}"
-        if path.name == "publish.py":
-            for node in tree.body:
-                if isinstance(node, ast.Import | ast.ImportFrom):
-                    module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
-                    assert not (module or "").startswith(("huggingface_hub", "httpx2"))
+                modules = [node.module or ""]
+                if (node.module or "").startswith("huggingface_hub"):
+                    assert not any(a.name.startswith("_") for a in node.names), path.name
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[0] in ("huggingface_hub", "httpx2"):
+                    assert path.name == "hub.py", f"{path.name} imports {module}"
+                    assert not any(part.startswith("_") for part in module.split(".")), module
+        if path.name != "hub.py":
+            for node in tree.body:  # the module level
+                if isinstance(node, ast.ImportFrom):
+                    assert node.module != "inference_tracker.hub", f"{path.name} imports hub"
 
 
 def test_importing_the_cli_does_not_load_huggingface_hub() -> None:
     code = (
-        "import sys, inference_tracker.cli, inference_tracker.publish;"
+        "import sys, inference_tracker.cli, inference_tracker.publish, inference_tracker.report;"
         "print('huggingface_hub' in sys.modules, 'httpx2' in sys.modules)"
     )
     out = subprocess.run(

@@ -13,21 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from inference_tracker import publish
+from inference_tracker import hub as hub_module
 from inference_tracker.csvfile import read_csv
 from inference_tracker.record import Row
 from inference_tracker.store import Store
-from tests.conftest_hub import (
+from tests.fakes.hub import FakeHub
+from tests.fakes.router import FakeRouter, World, listing
+from tests.helpers import run_cli
+from tests.hub_helpers import (
     HUB_TOKEN,
     INFERENCE_TOKEN,
     REPO,
     assert_each_once,
     dataset_rows,
-    patch_retry_sleeps,
+    fake_pauses,
 )
-from tests.fakes.hub import FakeHub
-from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import run_cli
 from tests.rows import cycle_rows, summary_of
 
 PAIRS = {"org/model-0": ["groq", "together"], "org/model-1": ["groq", "together"]}
@@ -45,7 +45,7 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
 
 @pytest.fixture(autouse=True)
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    return patch_retry_sleeps(monkeypatch)
+    return fake_pauses(monkeypatch)
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ def test_a_failed_push_exits_1_with_one_clear_line_and_loses_nothing(
         expected = f"Error: Hub unreachable at {endpoint}: connection refused"
     else:
         hub.hang("*")
-        monkeypatch.setattr(publish, "DEFAULT_LIMITS", publish.HubLimits(1.0, 0.3))
+        monkeypatch.setattr(hub_module, "DEFAULT_LIMITS", hub_module.HubLimits(1.0, 0.3))
         expected = f"Error: Hub unreachable at {hub.url}: no answer within 0.3 s"
 
     result = run_cli("push")
@@ -178,8 +178,8 @@ def test_a_failed_push_exits_1_with_one_clear_line_and_loses_nothing(
 
 
 def test_the_default_limits_fail_a_dead_hub_in_about_a_minute() -> None:
-    assert publish.DEFAULT_LIMITS.total_seconds <= 60
-    assert publish.DEFAULT_LIMITS.request_seconds < publish.DEFAULT_LIMITS.total_seconds
+    assert hub_module.DEFAULT_LIMITS.total_seconds <= 60
+    assert hub_module.DEFAULT_LIMITS.request_seconds < hub_module.DEFAULT_LIMITS.total_seconds
 
 
 def test_push_in_a_subprocess_uses_hf_hub_token_only(hub: FakeHub, tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ import pytest
 
 from inference_tracker.csvfile import read_csv
 from inference_tracker.record import ROW_KEY
-from tests.conftest_hub import HUB_TOKEN, REPO, dataset_rows, keys
 from tests.fakes.hub import FakeHub
 from tests.fakes.router import FakeRouter, World, listing
+from tests.hub_helpers import HUB_TOKEN, REPO, dataset_rows, keys
 
 pytestmark = pytest.mark.slow
 

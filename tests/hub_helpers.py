@@ -1,8 +1,7 @@
-"""Helpers for tests that push to the fake Hub (imported explicitly; not a pytest conftest).
+"""Helpers for tests that push to the fake Hub.
 
-- `patch_retry_sleeps`: huggingface_hub's retry loop (utils/_http.py, `_http_backoff_base`) waits
-  with `time.sleep` (1, 2, 4, 8, 8 s); tests swap the module's `time` for one whose `sleep` only
-  records the delay, so retried calls cost nothing and the delays can be checked.
+- `fake_pauses`: the CLI's clock with a retry pause that only records the delay, so retried
+  Hub requests cost nothing and the delays can be checked.
 - `dataset_rows`: every row of every CSV in a fake Hub dataset, as the viewer would read them.
 """
 
@@ -10,11 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
-import time
-import types
 
 import pytest
 
+from inference_tracker.clock import Clock
 from inference_tracker.record import COLUMNS, ROW_KEY, Row
 from tests.fakes.hub import FakeHub
 
@@ -24,19 +22,13 @@ READ_TOKEN = "hf_" + "FakeHubRead0" * 3
 INFERENCE_TOKEN = "hf_" + "FakeInference" * 3
 
 
-def patch_retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Make huggingface_hub's retry back-off instant; returns the list of delays it asked for."""
-    import huggingface_hub.utils._http as hub_http
+def fake_pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The CLI's retry pauses recorded instead of waited; returns the list of delays."""
+    from inference_tracker import cli
 
-    delays: list[float] = []
-    fake_time = types.SimpleNamespace(
-        sleep=delays.append,
-        time=time.time,
-        monotonic=time.monotonic,
-        perf_counter=time.perf_counter,
-    )
-    monkeypatch.setattr(hub_http, "time", fake_time)
-    return delays
+    pauses: list[float] = []
+    monkeypatch.setattr(cli, "CLOCK", Clock(sleep=pauses.append))
+    return pauses
 
 
 def parse_csv(data: bytes) -> tuple[list[str], list[list[str]]]:
