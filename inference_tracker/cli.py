@@ -1,13 +1,13 @@
 """The `tracker` command: parse, build the pieces, call them, render, pick the exit code.
 
 This is the one place that reads the environment, the clock and the terminal, and the one
-error boundary: known failures end in a single `Error: ...` line on stderr and an exit code.
+error boundary: a known failure (errors.EXIT_CODES) ends in a single `Error: ...` line on
+stderr and its exit code; anything else is a bug and prints a scrubbed traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -15,18 +15,26 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from inference_tracker import USER_AGENT, ConfigError, __version__
+from inference_tracker import USER_AGENT, __version__
 from inference_tracker.clock import Clock
-from inference_tracker.files import LockBusy, StoreError
+from inference_tracker.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    ConfigError,
+    LockBusy,
+    exit_code_for,
+)
 from inference_tracker.logs import EventLog, route_library_logs
-from inference_tracker.record import Call, Scrubber, iso_ms
+from inference_tracker.record import Scrubber, iso_ms
 from inference_tracker.store import Store
 
 if TYPE_CHECKING:
@@ -35,12 +43,6 @@ if TYPE_CHECKING:
 # Imported where used: pydantic (config) by the commands that read settings, requests (and the
 # modules that use it) by collect alone, so `--help` and `status` start fast (bench/startup.py).
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_PARTIAL = 3
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
 CHAINED_PUSH_LOCK_WAIT_SECONDS = 5.0  # a push already running is not waited out by collect
 CLOCK = Clock()  # the clocks and retry pause of every command; tests swap it for a fake
 
@@ -94,14 +96,9 @@ def _error_line(message: str, scrub: Callable[[str], str] = _NO_SECRETS) -> None
     sys.stderr.flush()
 
 
-def _fail(message: str, code: int, scrub: Callable[[str], str] = _NO_SECRETS) -> typer.Exit:
-    _error_line(message, scrub)
-    return typer.Exit(code)
-
-
 @contextlib.contextmanager
 def _boundary(scrub: Callable[[str], str] = _NO_SECRETS) -> Iterator[None]:
-    """Known errors become one line and an exit code; bugs a scrubbed traceback."""
+    """Known errors become one line and their exit code; bugs a scrubbed traceback."""
     try:
         yield
     except typer.Exit:
@@ -110,15 +107,14 @@ def _boundary(scrub: Callable[[str], str] = _NO_SECRETS) -> Iterator[None]:
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(EXIT_OK) from None
-    except ConfigError as exc:
-        raise _fail(str(exc), EXIT_CONFIG, scrub) from None
-    except StoreError as exc:
-        raise _fail(str(exc), EXIT_FAILED, scrub) from None
-    except Exception:
-        sys.stderr.write(scrub(traceback.format_exc()))
-        raise _fail(
-            "internal error (traceback above); please report it", EXIT_FAILED, scrub
-        ) from None
+    except Exception as exc:
+        code = exit_code_for(exc)
+        if code is None:
+            sys.stderr.write(scrub(traceback.format_exc()))
+            _error_line("internal error (traceback above); please report it", scrub)
+            raise typer.Exit(EXIT_FAILED) from None
+        _error_line(str(exc), scrub)
+        raise typer.Exit(code) from None
 
 
 def _context() -> Context:
@@ -134,8 +130,9 @@ def _context() -> Context:
 def _store(ctx: Context) -> Store:
     return Store(
         ctx.settings.local_csv_path,
-        ctx.settings.state_path,
+        ctx.settings.state_folder,
         on_wait=lambda what: ctx.log.warning("waiting_for_lock", lock=what),
+        on_warning=lambda detail: ctx.log.warning("store_warning", detail=detail),
     )
 
 
@@ -217,13 +214,10 @@ def _cycle(
     models_file: Path | None,
 ) -> int | None:
     """Measure and store one cycle; the new cycle counter, or None when nothing was stored."""
-    from inference_tracker.cycle import Began, Request, plan_calls, run_cycle
-    from inference_tracker.discovery import (
-        ListingError,
-        fetch_models,
-        live_targets,
-        read_models_file,
-    )
+    from inference_tracker import render
+    from inference_tracker.cycle import Began, CallTemplate, plan_calls, run_cycle
+    from inference_tracker.discovery import fetch_models, live_pairs, read_models_file
+    from inference_tracker.errors import ListingError
     from inference_tracker.net import make_session
 
     settings, log = ctx.settings, ctx.log
@@ -247,20 +241,20 @@ def _cycle(
         log.error("listing_failed", error=str(exc))
         if not dry_run:
             store.note_error("listing", str(exc), began.wall)
-        raise _fail(str(exc), EXIT_FAILED, ctx.scrub) from None
-    targets = live_targets(models, settings.models_to_fetch, log)
-    model_ids = sorted({t.model_id for t in targets})
-    log.info("models_fetched", count=len(model_ids), ids=model_ids, pairs=len(targets))
-    request = Request(
+        raise
+    pairs = live_pairs(models, settings.models_to_fetch, log)
+    model_ids = sorted({pair.model_id for pair in pairs})
+    log.info("models_fetched", count=len(model_ids), ids=model_ids, pairs=len(pairs))
+    template = CallTemplate(
         router_base_url=settings.router_base_url,
         prompt=settings.prompt,
         max_tokens=settings.max_tokens_default,
         user_agent=USER_AGENT,
         bill_to=settings.hf_bill_to,
     )
-    calls = plan_calls(targets, providers, request, log)
+    calls = plan_calls(pairs, providers, template, log)
     if dry_run:
-        _print_plan(calls, ctx.scrub)
+        sys.stdout.write(ctx.scrub(render.render_plan(calls, table=sys.stdout.isatty())))
         return None
     if signals.stop.is_set():
         log.warning("cycle_interrupted", stored_rows=0)
@@ -276,7 +270,6 @@ def _cycle(
         scrub=ctx.scrub,
         clock=CLOCK,
     )
-    _log_store_warnings(ctx, store)
     if stored.summary.interrupted:
         log.warning(
             "cycle_interrupted",
@@ -288,63 +281,27 @@ def _cycle(
 
 
 def _chained_push(ctx: Context, store: Store) -> bool:
-    """Push after the cycle. The rows are stored either way: a failure only delays them."""
-    from inference_tracker.publish import PushError
-
+    """Push after the cycle. The rows are stored either way: a failure only delays them, so
+    it is exit 3 whatever it was (the one deliberate exception to the error table)."""
     ctx.log.info("push_due", interval=ctx.settings.push_interval_cycles)
     try:
         _push(ctx, store, lock_wait=CHAINED_PUSH_LOCK_WAIT_SECONDS)
     except LockBusy:  # a push is running now; it or the next one takes these rows
         ctx.log.info("push_skipped", reason="another push is running; the rows go with the next")
         return True
-    except (ConfigError, PushError, StoreError) as exc:
-        if not isinstance(exc, PushError):  # push_pending logged and recorded its own failure
+    except Exception as exc:
+        from inference_tracker.errors import PushError
+
+        if exit_code_for(exc) is None:
+            sys.stderr.write(ctx.scrub(traceback.format_exc()))
+            _error_line("push failed with an internal error (traceback above); the rows are kept")
+            return False
+        if not isinstance(exc, PushError):  # push_pending logged and noted its own failure
             ctx.log.error("push_failed", error=str(exc))
-            store.note_error("push", str(exc), datetime.now(UTC))
+            store.note_error("push", str(exc), CLOCK.wall())
         _error_line(f"push failed; the rows are kept for the next push: {exc}", ctx.scrub)
         return False
-    except Exception:
-        sys.stderr.write(ctx.scrub(traceback.format_exc()))
-        _error_line("push failed with an internal error (traceback above); the rows are kept")
-        return False
     return True
-
-
-def _log_store_warnings(ctx: Context, store: Store) -> None:
-    for warning in store.warnings:
-        ctx.log.warning("store_warning", detail=warning)
-    store.warnings.clear()
-
-
-def _print_plan(calls: list[Call], scrub: Scrubber) -> None:
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=f"{len(calls)} planned calls")
-        for column in ("model", "provider", "providerId", "URL", 'body "model"'):
-            table.add_column(column, overflow="fold")
-        for call in calls:
-            url = call.url if not call.skip_reason else f"(no call: {call.skip_reason})"
-            model = str(json.loads(call.body)["model"])
-            table.add_row(call.model_id, call.provider_name, call.provider_model_id, url, model)
-        console = Console(markup=False, highlight=False)  # ids and URLs are not markup
-        console.print(table)
-        if calls:
-            shared = {**json.loads(calls[0].body), "model": "<as above>"}
-            console.print(f"Every body: {json.dumps(shared)}", soft_wrap=True)
-        return
-    for call in calls:
-        plan: dict[str, Any] = {
-            "model_id": call.model_id,
-            "provider_name": call.provider_name,
-            "provider_model_id": call.provider_model_id,
-            "request_url": call.url,
-            "request_body": json.loads(call.body),
-        }
-        if call.skip_reason:
-            plan["skip_reason"] = call.skip_reason
-        sys.stdout.write(scrub(json.dumps(plan, ensure_ascii=False)) + "\n")
 
 
 # --- push ------------------------------------------------------------------------------------
@@ -353,15 +310,10 @@ def _print_plan(calls: list[Call], scrub: Scrubber) -> None:
 @app.command()
 def push() -> None:
     """Upload every pending row to the dataset now, whatever the cycle counter says."""
-    from inference_tracker.publish import PushError
-
     with _boundary():
         ctx = _context()
     with _boundary(ctx.scrub):
-        try:
-            _push(ctx, _store(ctx))
-        except PushError as exc:
-            raise _fail(str(exc), EXIT_FAILED, ctx.scrub) from None
+        _push(ctx, _store(ctx))
     raise typer.Exit(EXIT_OK)
 
 
@@ -370,12 +322,9 @@ def _push(ctx: Context, store: Store, lock_wait: float | None = None) -> None:
     from inference_tracker.publish import destination_from_settings, push_pending
 
     destination = destination_from_settings(ctx.settings)
-    try:
-        result = push_pending(
-            store, destination, ctx.log, CLOCK.wall(), clock=CLOCK, lock_wait=lock_wait
-        )
-    finally:
-        _log_store_warnings(ctx, store)
+    result = push_pending(
+        store, destination, ctx.log, CLOCK.wall(), clock=CLOCK, lock_wait=lock_wait
+    )
     if sys.stdout.isatty():  # a person at a terminal; under cron the log line says it
         if result.commit_url:
             line = f"Pushed {result.rows} rows to {destination.repo_id}: {result.commit_url}"
@@ -407,8 +356,9 @@ def status(
             raise ConfigError(f"--since must be one of {choices} (got {since!r})")
         ctx = _context()
     with _boundary(ctx.scrub):
-        now, hours = datetime.now(UTC), report.WINDOWS[since]
-        snapshot = report.read_snapshot(_store(ctx), now=now, hours=hours)
+        now, hours = CLOCK.wall(), report.WINDOWS[since]
+        store = Store(ctx.settings.local_csv_path, ctx.settings.state_folder)  # read only
+        snapshot = report.read_snapshot(store, now=now, hours=hours)
         view = report.SettingsView.from_settings(ctx.settings)
         data = report.scrub_all(
             report.build_status(snapshot, view, now=now, hours=hours), ctx.scrub

@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from inference_tracker import ConfigError as ConfigError  # re-exported: defined light in __init__
+from inference_tracker.errors import ConfigError as ConfigError  # re-exported for callers
 from inference_tracker.record import Scrubber
 
 DEFAULT_MODELS_API_URL = (
@@ -145,7 +145,8 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def state_path(self) -> Path:
+    def state_folder(self) -> Path:
+        """STATE_DIR, resolved (beside the buffer when not set)."""
         assert self.state_dir is not None  # set by _derived
         return self.state_dir
 
@@ -173,7 +174,7 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         # The tokens are unknown when loading failed: scrub with what env and .env hold for
         # them, in case one was pasted into another setting.
-        raise ConfigError(Scrubber(_raw_secrets())(_describe(exc))) from None
+        raise ConfigError(Scrubber(_raw_secrets())(_explain(exc))) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read .env: {exc}") from None
     finally:
@@ -210,7 +211,7 @@ class _DotenvComplaints(logging.Handler):
         self.lines.append(str(args[0]) if args else "?")
 
 
-def _describe(exc: ValidationError) -> str:
+def _explain(exc: ValidationError) -> str:
     first = exc.errors(include_url=False, include_input=False)[0]
     name = str(first["loc"][0]).upper() if first["loc"] else "settings"
     message = first["msg"].removeprefix("Value error, ")

@@ -15,8 +15,8 @@ import requests
 
 from inference_tracker.clock import Clock
 from inference_tracker.config import ProviderMap, Settings
-from inference_tracker.discovery import Target
-from inference_tracker.files import StoreError
+from inference_tracker.discovery import Pair
+from inference_tracker.errors import StoreError
 from inference_tracker.logs import EventLog
 from inference_tracker.probe import CUT_BY_DEADLINE, Limits, Progress, probe
 from inference_tracker.record import (
@@ -37,8 +37,8 @@ _POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
-class Request:
-    """What every call of a cycle shares."""
+class CallTemplate:
+    """What every call of a cycle shares (the prompt, the router, the headers)."""
 
     router_base_url: str
     prompt: str
@@ -48,44 +48,45 @@ class Request:
 
 
 def plan_calls(
-    targets: list[Target], providers: ProviderMap, request: Request, log: EventLog
+    pairs: list[Pair], providers: ProviderMap, template: CallTemplate, log: EventLog
 ) -> list[Call]:
-    """One Call per target, routed by providers.toml; warns once per unmapped provider."""
-    headers = {"Content-Type": "application/json", "User-Agent": request.user_agent}
-    if request.bill_to:
-        headers["X-HF-Bill-To"] = request.bill_to
+    """One Call per (model, live provider) pair, routed by providers.toml; warns once per
+    unmapped provider."""
+    headers = {"Content-Type": "application/json", "User-Agent": template.user_agent}
+    if template.bill_to:
+        headers["X-HF-Bill-To"] = template.bill_to
     calls: list[Call] = []
     unmapped: set[str] = set()
-    for target in targets:
-        route = providers.routes.get(target.provider_name)
+    for pair in pairs:
+        route = providers.routes.get(pair.provider_name)
         skip = ""
         if route is not None:
-            url = request.router_base_url + route.replace(
-                "{model}", quote(target.provider_model_id, safe="/")
+            url = template.router_base_url + route.replace(
+                "{model}", quote(pair.provider_model_id, safe="/")
             )
-            model = target.provider_model_id
+            model = pair.provider_model_id
         else:
-            url = request.router_base_url + UNIFIED_ROUTE
-            model = f"{target.model_id}:{target.provider_name}"
-            if target.provider_name in providers.no_chat_route:
-                skip = f"{target.provider_name}: {providers.no_chat_route[target.provider_name]}"
+            url = template.router_base_url + UNIFIED_ROUTE
+            model = f"{pair.model_id}:{pair.provider_name}"
+            if pair.provider_name in providers.no_chat_route:
+                skip = f"{pair.provider_name}: {providers.no_chat_route[pair.provider_name]}"
             elif not providers.unified_fallback:
-                skip = f"{target.provider_name} is not in {providers.source} (fallback off)"
+                skip = f"{pair.provider_name} is not in {providers.source} (fallback off)"
             else:
-                unmapped.add(target.provider_name)
+                unmapped.add(pair.provider_name)
             if skip:
                 url = ""  # no call is made
         body = {
-            "messages": [{"role": "user", "content": request.prompt}],
-            "max_tokens": request.max_tokens,
+            "messages": [{"role": "user", "content": template.prompt}],
+            "max_tokens": template.max_tokens,
             "model": model,
             "stream": False,
         }
         calls.append(
             Call(
-                model_id=target.model_id,
-                provider_name=target.provider_name,
-                provider_model_id=target.provider_model_id,
+                model_id=pair.model_id,
+                provider_name=pair.provider_name,
+                provider_model_id=pair.provider_model_id,
                 url=url,
                 body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
                 headers=headers,
@@ -96,7 +97,7 @@ def plan_calls(
         log.warning(
             "unmapped_providers",
             providers=sorted(unmapped),
-            route=request.router_base_url + UNIFIED_ROUTE,
+            route=template.router_base_url + UNIFIED_ROUTE,
             hint=providers.how_to_add(),
         )
     return calls

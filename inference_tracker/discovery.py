@@ -12,6 +12,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inference_tracker.clock import Clock
+from inference_tracker.errors import ListingError
 from inference_tracker.logs import EventLog
 from inference_tracker.net import (
     CONNECT_TIMEOUT_SECONDS,
@@ -24,10 +25,6 @@ from inference_tracker.net import (
 LISTING_TIMEOUT_SECONDS = 30.0
 MAX_LISTING_BYTES = 64 * 1024 * 1024
 MAX_PAGES = 50
-
-
-class ListingError(Exception):
-    """The listing could not be had or read; the cycle is skipped. One-line message."""
 
 
 class ProviderEntry(BaseModel):
@@ -47,7 +44,7 @@ class ListedModel(BaseModel):
 
 
 @dataclass(frozen=True)
-class Target:
+class Pair:
     """One (model, live provider) pair to measure."""
 
     model_id: str
@@ -82,9 +79,9 @@ def parse_page(payload: bytes | str, source: str) -> Page:
     )
 
 
-def live_targets(models: list[Any], models_to_fetch: int, log: EventLog) -> list[Target]:
+def live_pairs(models: list[Any], models_to_fetch: int, log: EventLog) -> list[Pair]:
     """The first `models_to_fetch` well-formed models and their live/live providers."""
-    targets: list[Target] = []
+    pairs: list[Pair] = []
     kept = 0
     for index, raw in enumerate(models):
         if kept >= models_to_fetch:
@@ -92,18 +89,18 @@ def live_targets(models: list[Any], models_to_fetch: int, log: EventLog) -> list
         try:
             model = ListedModel.model_validate(_with_name_alias(raw, None))
         except ValidationError as exc:
-            log.warning("listing_entry_skipped", index=index, reason=_reason(exc))
+            log.warning("listing_entry_skipped", index=index, reason=_why_invalid(exc))
             continue
         kept += 1
         for raw_provider in model.availableInferenceProviders or []:
             try:
                 entry = ProviderEntry.model_validate(_with_name_alias(raw_provider, "provider"))
             except ValidationError as exc:
-                log.warning("provider_entry_skipped", model_id=model.id, reason=_reason(exc))
+                log.warning("provider_entry_skipped", model_id=model.id, reason=_why_invalid(exc))
                 continue
             if entry.providerStatus == "live" and entry.modelStatus == "live":
-                targets.append(Target(model.id, entry.provider, entry.providerId))
-    return targets
+                pairs.append(Pair(model.id, entry.provider, entry.providerId))
+    return pairs
 
 
 def _with_name_alias(raw: Any, key: str | None) -> Any:
@@ -113,7 +110,7 @@ def _with_name_alias(raw: Any, key: str | None) -> Any:
     return raw
 
 
-def _reason(exc: ValidationError) -> str:
+def _why_invalid(exc: ValidationError) -> str:
     first = exc.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(part) for part in first["loc"]) or "entry"
     return f"{where}: {first['msg']}"

@@ -19,13 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-
-class StoreError(Exception):
-    """A local file could not be read or written. One-line message naming the path."""
-
-
-class LockBusy(StoreError):
-    """Another tracker run held the lock for longer than we would wait."""
+from inference_tracker.errors import LockBusy, StoreError
 
 
 def atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
@@ -65,7 +59,7 @@ def strerror(exc: OSError) -> str:
 def file_lock(
     path: Path,
     timeout: float,
-    on_wait: Callable[[], None] = lambda: None,
+    on_wait: Callable[[], object] = lambda: None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[None]:
     """An exclusive flock on `path`, waiting at most `timeout` seconds for it."""

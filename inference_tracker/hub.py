@@ -213,7 +213,7 @@ class Hub:
         if isinstance(exc, HubFailure):
             return str(exc)
         if isinstance(exc, ValueError | KeyError | TypeError):  # the library read an odd answer
-            return f"Hub answer not understood: {_reason(exc)}"
+            return f"Hub answer not understood: {_first_line(exc)}"
         return None
 
 
@@ -261,11 +261,11 @@ class _Budget:
         try:
             response = inner.handle_request(request)
         except httpx2.ConnectError as exc:
-            raise HubUnreachable(_reason(exc)) from None
+            raise HubUnreachable(_first_line(exc)) from None
         except httpx2.TimeoutException:
             return HubTimeout(f"no answer within {cap:.3g} s"), None
         except httpx2.TransportError as exc:
-            return HubDropped(_reason(exc)), None
+            return HubDropped(_first_line(exc)), None
         if response.status_code not in RETRY_STATUSES or not retry:
             response.stream = _Watched(response.stream, self)
             return response
@@ -358,6 +358,6 @@ def _retry_after(response: httpx2.Response) -> float | None:
     return float(value) + 1 if value.isdigit() else None  # +1 s as the library does
 
 
-def _reason(exc: BaseException) -> str:
+def _first_line(exc: BaseException) -> str:
     text = _ERRNO_PREFIX.sub("", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return (text[:1].lower() + text[1:]).rstrip(".") or "connection failed"

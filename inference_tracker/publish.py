@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING
 
 from inference_tracker import __version__
 from inference_tracker.clock import Clock
-from inference_tracker.config import CARD_PATH, ConfigError, Settings
+from inference_tracker.config import CARD_PATH, Settings
 from inference_tracker.csvfile import decode_rows, encode_rows
 from inference_tracker.dataset import LayoutError, dataset_card, merge_csv
+from inference_tracker.errors import ConfigError, PushError
 from inference_tracker.logs import EventLog, adopt_library_handlers
 from inference_tracker.record import ERROR_MESSAGE_LIMIT, Row, Scrubber, iso_ms
+from inference_tracker.render import plural
 from inference_tracker.state import PushNote
 from inference_tracker.store import Batch, Store
 
@@ -31,10 +33,6 @@ if TYPE_CHECKING:
     from inference_tracker.hub import Hub, HubLimits
 
 CONFLICT_ATTEMPTS = 5
-
-
-class PushError(Exception):
-    """The push failed; every row is still on disk. The message is one line."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,7 @@ def push_pending(
                 else:
                     url, files, duplicates = _push_append(hub, destination, loaded, cycles, log)
         except Exception as exc:
-            message = _describe(exc, hub, destination)
+            message = _failure_message(exc, hub, destination)
             if message is None:
                 store.note_error("push", f"internal error: {type(exc).__name__}", now)
                 raise
@@ -202,7 +200,7 @@ def _push_shards(
     url = hub.commit(
         destination.repo_id,
         files,
-        message=f"Add {_plural(rows, 'row')} from {_plural(cycles, 'cycle')}"
+        message=f"Add {plural(rows, 'row')} from {plural(cycles, 'cycle')}"
         f" (probe {destination.probe_id})",
         description=_description(loaded),
     )
@@ -235,7 +233,7 @@ def _push_append(
             url = hub.commit(
                 destination.repo_id,
                 files,
-                message=f"Append {_plural(added, 'row')} from {_plural(cycles, 'cycle')}"
+                message=f"Append {plural(added, 'row')} from {plural(cycles, 'cycle')}"
                 f" to {where} (probe {destination.probe_id})",
                 description=_description(loaded),
                 parent=head,
@@ -252,16 +250,12 @@ def _push_append(
     )
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _description(loaded: list[Loaded]) -> str:
     ids = ", ".join(one.batch.id for one in loaded)
     return f"Pushed by inference-tracker {__version__}. Batches: {ids}."
 
 
-def _describe(exc: BaseException, hub: Hub, destination: Destination) -> str | None:
+def _failure_message(exc: BaseException, hub: Hub, destination: Destination) -> str | None:
     """One line for a known failure; None for a bug."""
     if isinstance(exc, PushError | LayoutError):
         return str(exc)

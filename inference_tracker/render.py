@@ -1,16 +1,21 @@
-"""How `tracker status` looks: one JSON line, or a rich summary (colour only on a terminal).
+"""All presentation: `tracker status` (one JSON line, or a rich summary with colour only on a
+terminal) and the `collect --dry-run` plan.
 
-Takes the plain status object report.build_status made; rich is imported only when a text
-view is rendered, so `status --json` stays fast.
+Takes plain data (the status object report.build_status made, the planned calls); rich is
+imported only when a text view is rendered, so `status --json` stays fast.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from inference_tracker.report import ago
+if TYPE_CHECKING:
+    from rich.table import Table
+    from rich.text import Text
+
+    from inference_tracker.record import Call
 
 
 def render_json(status: dict[str, Any]) -> str:
@@ -25,10 +30,7 @@ def render_text(status: dict[str, Any], *, color: bool, width: int | None = None
     """
     import shutil
 
-    from rich import box
     from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
 
     out = io.StringIO()
     console = Console(
@@ -41,100 +43,112 @@ def render_text(status: dict[str, Any], *, color: bool, width: int | None = None
         emoji=False,
         highlight=False,
     )
+    paint = _Paint(color)
+    console.print(_facts(status, paint))
+    for warning in status["warnings"]:
+        console.print(paint(f"Warning: {warning}", "yellow"))
+    for problem in status["problems"]:
+        console.print(paint(f"Problem: {problem}", "red"))
+    console.print()
+    window = _window_label(status["window_hours"])
+    if status["providers"]:
+        console.print(_provider_table(status, window, paint))
+    else:
+        console.print(paint(f"Providers: no rows in the last {window}"))
+    return _finish(out.getvalue(), color)
 
-    def styled(text: str, style: str = "") -> Text:
-        return Text(text, style=style if color else "")
 
-    settings = status["settings"]
+class _Paint:
+    """rich Text, styled only when colour is on."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, text: str, style: str = "") -> Text:
+        from rich.text import Text
+
+        return Text(text, style=style if self.color else "")
+
+
+def _facts(status: dict[str, Any], paint: _Paint) -> Table:
+    """The settings, the counters, the last cycle, push and error: one line each."""
+    from rich.table import Table
+
     facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold" if color else "")
+    facts.add_column(style="bold" if paint.color else "")
     facts.add_column()
+    settings = status["settings"]
+    repo = settings["repo"] or "(HF_DATASET_REPO_ID not set)"
+    facts.add_row(paint("Dataset"), paint(f"{repo}, file {settings['target']}"))
     facts.add_row(
-        styled("Dataset"),
-        styled(f"{settings['repo'] or '(HF_DATASET_REPO_ID not set)'}, file {settings['target']}"),
-    )
-    facts.add_row(
-        styled("Schedule"),
-        styled(
+        paint("Schedule"),
+        paint(
             f"every {settings['interval_s']:g} s, "
-            f"push every {_plural(settings['push_interval_cycles'], 'cycle')}, "
+            f"push every {plural(settings['push_interval_cycles'], 'cycle')}, "
             f"probe {settings['probe_id']}, buffer {settings['buffer']}"
         ),
     )
+    hf_token = "set" if settings["hf_token_set"] else "not set"
+    hub_token = "set" if settings["hf_hub_token_set"] else "not set"
+    facts.add_row(paint("Tokens"), paint(f"HF_TOKEN {hf_token}, HF_HUB_TOKEN {hub_token}"))
     facts.add_row(
-        styled("Tokens"),
-        styled(
-            f"HF_TOKEN {'set' if settings['hf_token_set'] else 'not set'}, "
-            f"HF_HUB_TOKEN {'set' if settings['hf_hub_token_set'] else 'not set'}"
-        ),
-    )
-    facts.add_row(
-        styled("Cycles"),
-        styled(
+        paint("Cycles"),
+        paint(
             f"{status['cycle_counter']} so far, "
-            f"next push in {_plural(status['cycles_until_push'], 'cycle')}"
+            f"next push in {plural(status['cycles_until_push'], 'cycle')}"
         ),
     )
     cycle = status["last_cycle"]
     if cycle is None:
-        facts.add_row(styled("Last cycle"), styled("none yet", "yellow"))
+        facts.add_row(paint("Last cycle"), paint("none yet", "yellow"))
     else:
         facts.add_row(
-            styled("Last cycle"),
-            styled(
-                f"{cycle['started']} ({ago(cycle['age_s'])}): {_plural(cycle['rows'], 'row')}, "
+            paint("Last cycle"),
+            paint(
+                f"{cycle['started']} ({ago(cycle['age_s'])}): {plural(cycle['rows'], 'row')}, "
                 f"{cycle['ok']} ok, {cycle['failed']} failed, {_seconds(cycle['duration_s'])}",
                 "red" if status["cron_stale"] else "",
             ),
         )
     facts.add_row(
-        styled("Buffer"),
-        styled(
-            f"{_plural(status['buffer_rows'], 'row')}; pending "
-            f"{_plural(status['pending_batches'], 'batch', 'batches')}, "
-            f"{_plural(status['pending_rows'], 'row')}"
+        paint("Buffer"),
+        paint(
+            f"{plural(status['buffer_rows'], 'row')}; pending "
+            f"{plural(status['pending_batches'], 'batch', 'batches')}, "
+            f"{plural(status['pending_rows'], 'row')}"
         ),
     )
     push = status["last_push"]
     if push is None:
-        facts.add_row(styled("Last push"), styled("never"))
+        facts.add_row(paint("Last push"), paint("never"))
     else:
-        rows = "? rows" if push["rows"] is None else _plural(push["rows"], "row")
+        rows = "? rows" if push["rows"] is None else plural(push["rows"], "row")
         facts.add_row(
-            styled("Last push"),
-            styled(
+            paint("Last push"),
+            paint(
                 f"{push['at'] or 'time unknown'} ({ago(push['age_s'])}): {rows}, "
                 f"{push['commit_url'] or 'no commit URL'}"
             ),
         )
     error = status["last_error"]
     if error is None:
-        facts.add_row(styled("Last error"), styled("none"))
+        facts.add_row(paint("Last error"), paint("none"))
     else:
-        facts.add_row(
-            styled("Last error"),
-            styled(
-                f"{error['at'] or 'time unknown'} in {error['where']}: {error['message']}", "red"
-            ),
-        )
-    console.print(facts)
+        where = f"{error['at'] or 'time unknown'} in {error['where']}"
+        facts.add_row(paint("Last error"), paint(f"{where}: {error['message']}", "red"))
+    return facts
 
-    for warning in status["warnings"]:
-        console.print(styled(f"Warning: {warning}", "yellow"))
-    for problem in status["problems"]:
-        console.print(styled(f"Problem: {problem}", "red"))
 
-    window = _window_label(status["window_hours"])
-    console.print()
-    if not status["providers"]:
-        console.print(styled(f"Providers: no rows in the last {window}"))
-        return _finish(out.getvalue(), color)
+def _provider_table(status: dict[str, Any], window: str, paint: _Paint) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(
-        title=f"Providers, last {window} ({_plural(status['window_rows'], 'row')}), worst first",
+        title=f"Providers, last {window} ({plural(status['window_rows'], 'row')}), worst first",
         title_justify="left",
-        box=box.SIMPLE if color else box.ASCII2,
-        header_style="bold" if color else "",
-        title_style="bold" if color else "",
+        box=box.SIMPLE if paint.color else box.ASCII2,
+        header_style="bold" if paint.color else "",
+        title_style="bold" if paint.color else "",
     )
     table.add_column("provider")
     for name in ("calls", "success", "p50 ms", "p95 ms", "answer ok"):
@@ -143,16 +157,57 @@ def render_text(status: dict[str, Any], *, color: bool, width: int | None = None
     for p in status["providers"]:
         errors = ", ".join(f"{name} {count}" for name, count in p["errors"].items())
         table.add_row(
-            styled(p["provider"]),
-            styled(str(p["calls"])),
-            styled(_percent(p["success_rate"]), _health(p["success_rate"], 0.99, 0.9)),
-            styled(_ms(p["p50_ms"])),
-            styled(_ms(p["p95_ms"])),
-            styled(_percent(p["answer_correct_rate"]), _health(p["answer_correct_rate"], 0.9, 0.5)),
-            styled(errors, "red" if errors else ""),
+            paint(p["provider"]),
+            paint(str(p["calls"])),
+            paint(_percent(p["success_rate"]), _health(p["success_rate"], 0.99, 0.9)),
+            paint(_ms(p["p50_ms"])),
+            paint(_ms(p["p95_ms"])),
+            paint(_percent(p["answer_correct_rate"]), _health(p["answer_correct_rate"], 0.9, 0.5)),
+            paint(errors, "red" if errors else ""),
         )
+    return table
+
+
+# --- the dry-run plan ------------------------------------------------------------------------
+
+
+def render_plan(calls: list[Call], *, table: bool) -> str:
+    """The planned calls: a table for a person, else one JSON object per call."""
+    if table:
+        return _plan_table(calls)
+    lines = []
+    for call in calls:
+        plan: dict[str, Any] = {
+            "model_id": call.model_id,
+            "provider_name": call.provider_name,
+            "provider_model_id": call.provider_model_id,
+            "request_url": call.url,
+            "request_body": json.loads(call.body),
+        }
+        if call.skip_reason:
+            plan["skip_reason"] = call.skip_reason
+        lines.append(json.dumps(plan, ensure_ascii=False) + "\n")
+    return "".join(lines)
+
+
+def _plan_table(calls: list[Call]) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = io.StringIO()
+    console = Console(file=out, markup=False, highlight=False)  # ids and URLs are not markup
+    table = Table(title=f"{len(calls)} planned calls")
+    for column in ("model", "provider", "providerId", "URL", 'body "model"'):
+        table.add_column(column, overflow="fold")
+    for call in calls:
+        url = call.url if not call.skip_reason else f"(no call: {call.skip_reason})"
+        model = str(json.loads(call.body)["model"])
+        table.add_row(call.model_id, call.provider_name, call.provider_model_id, url, model)
     console.print(table)
-    return _finish(out.getvalue(), color)
+    if calls:
+        shared = {**json.loads(calls[0].body), "model": "<as above>"}
+        console.print(f"Every body: {json.dumps(shared)}", soft_wrap=True)
+    return out.getvalue()
 
 
 def _finish(text: str, color: bool) -> str:
@@ -169,7 +224,8 @@ def _health(value: float | None, good: float, fair: float) -> str:
     return "green" if value >= good else "yellow" if value >= fair else "red"
 
 
-def _plural(count: int, word: str, words: str | None = None) -> str:
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """'1 row', '2 rows'; `words` for an irregular plural."""
     return f"{count} {word if count == 1 else words or word + 's'}"
 
 
@@ -187,3 +243,22 @@ def _seconds(value: object) -> str:
 
 def _window_label(hours: int) -> str:
     return f"{hours // 24} days" if hours % 24 == 0 and hours > 24 else f"{hours} h"
+
+
+def _short(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def ago(age: object) -> str:
+    """How long ago, in words: '42 s ago', '3 min ago', '2.5 h ago'."""
+    if not isinstance(age, int | float):
+        return "time unknown"
+    if age < 0:
+        return "in the future: check the clock"
+    if age < 90:
+        return f"{age:.0f} s ago"
+    if age < 90 * 60:
+        return f"{age / 60:.0f} min ago"
+    if age < 48 * 3600:
+        return f"{_short(age / 3600)} h ago"
+    return f"{_short(age / 86400)} days ago"

@@ -1,4 +1,4 @@
-"""`tracker status`: statistics over the rows on disk, and their rendering.
+"""`tracker status`: statistics over the rows on disk (render.py shows them).
 
 The statistics are pure functions of rows, state, settings values and `now`. Percentiles use the
 nearest-rank method: the p-th percentile of n sorted values is the value at rank ceil(p/100 * n),
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from inference_tracker.csvfile import RowsRead, read_csv
 from inference_tracker.record import ROW_KEY, Row, iso_ms, parse_iso
+from inference_tracker.render import ago
 from inference_tracker.state import State
 from inference_tracker.store import Store, batch_files
 
@@ -152,7 +153,7 @@ def read_snapshot(store: Store, *, now: datetime, hours: int) -> Snapshot:
     recovered = snap.state.recovered
     if recovered is not None:
         snap.problems.append(
-            f"{store.state_path} was unreadable ({recovered.why}); counter and "
+            f"{store.state_file} was unreadable ({recovered.why}); counter and "
             f"last push rebuilt from the files on disk ({recovered.cycles_found} cycles found)"
         )
     seen: set[tuple[str, ...]] = set()
@@ -208,7 +209,7 @@ class SettingsView:
             push_interval_cycles=settings.push_interval_cycles,
             probe_id=settings.probe_id,
             buffer=str(settings.local_csv_path),
-            state_dir=str(settings.state_path),
+            state_dir=str(settings.state_folder),
             hf_token_set=settings.hf_token is not None,
             hf_hub_token_set=settings.hf_hub_token is not None,
         )
@@ -320,22 +321,3 @@ def scrub_all(value: Any, scrub: Callable[[str], str]) -> Any:
     if isinstance(value, list | tuple):
         return [scrub_all(v, scrub) for v in value]
     return value
-
-
-def _short(value: float) -> str:
-    return f"{value:.1f}".removesuffix(".0")
-
-
-def ago(age: object) -> str:
-    """How long ago, in words: '42 s ago', '3 min ago', '2.5 h ago'."""
-    if not isinstance(age, int | float):
-        return "time unknown"
-    if age < 0:
-        return "in the future: check the clock"
-    if age < 90:
-        return f"{age:.0f} s ago"
-    if age < 90 * 60:
-        return f"{age / 60:.0f} min ago"
-    if age < 48 * 3600:
-        return f"{_short(age / 3600)} h ago"
-    return f"{_short(age / 86400)} days ago"

@@ -23,8 +23,8 @@ from inference_tracker.csvfile import (
     read_csv,
     rows_in_our_layout,
 )
+from inference_tracker.errors import StoreError
 from inference_tracker.files import (
-    StoreError,
     atomic_write,
     file_lock,
     fsync_dir,
@@ -74,16 +74,19 @@ class Store:
         state_dir: Path,
         *,
         lock_timeout: float = LOCK_TIMEOUT_SECONDS,
-        on_wait: Callable[[str], None] = lambda what: None,
+        on_wait: Callable[[str], object] = lambda what: None,
+        on_warning: Callable[[str], object] = lambda detail: None,
     ) -> None:
+        """`on_wait` is told when a wait for a lock begins; `on_warning` of anything the store
+        repaired or set aside on its own (a damaged buffer, a rebuilt state)."""
         self.buffer_path = buffer_path
         self.state_dir = state_dir
-        self.state_path = state_dir / "state.json"
+        self.state_file = state_dir / "state.json"
         self.pending_dir = state_dir / "pending"
         self.archive_dir = state_dir / "archive"
         self.lock_timeout = lock_timeout
         self._on_wait = on_wait
-        self.warnings: list[str] = []  # things the caller should log
+        self._on_warning = on_warning
 
     # folders and locks
 
@@ -113,7 +116,7 @@ class Store:
         """The state, rebuilt from the files on disk if state.json is unreadable or holds
         impossible values (the rebuild is reported through on_warning)."""
         try:
-            raw = self.state_path.read_bytes()
+            raw = self.state_file.read_bytes()
         except FileNotFoundError:
             return State()
         except OSError as exc:
@@ -132,14 +135,14 @@ class Store:
         ]
         cycles = {row["cycle_timestamp_iso"] for row in rows}
         message = (
-            f"{self.state_path} was unreadable ({why[:120]}); "
+            f"{self.state_file} was unreadable ({why[:120]}); "
             f"rebuilt from the files on disk: {len(cycles)} cycles found"
         )
-        self.warnings.append(message)
+        self._on_warning(message)
         state = State(
             cycle_counter=len(cycles),
             recovered=Recovery(why[:200], len(cycles)),
-            last_error=ErrorNote(_mtime_iso(self.state_path), "state", message),
+            last_error=ErrorNote(_mtime_iso(self.state_file), "state", message),
         )
         if cycles:
             newest = max(cycles)
@@ -153,7 +156,7 @@ class Store:
         return state
 
     def write_state(self, state: State) -> None:
-        atomic_write(self.state_path, [state.to_json()])
+        atomic_write(self.state_file, [state.to_json()])
 
     def update_state(self, change: Callable[[State], None]) -> State:
         """Read, change and write the state under the data lock."""
@@ -209,7 +212,7 @@ class Store:
                 os.replace(self.buffer_path, aside)
             except OSError as exc:
                 raise StoreError(f"cannot move aside {self.buffer_path}: {strerror(exc)}") from None
-            self.warnings.append(f"{self.buffer_path} had another column layout; moved to {aside}")
+            self._on_warning(f"{self.buffer_path} had another column layout; moved to {aside}")
             return b""
         return data
 
@@ -221,7 +224,7 @@ class Store:
             return data
         aside = self.buffer_path.with_name(f"{self.buffer_path.name}.damaged-{int(time.time())}")
         atomic_write(aside, [data])
-        self.warnings.append(
+        self._on_warning(
             f"{self.buffer_path} was damaged ({read.problems[0]}); a copy is at {aside}, "
             f"its {len(read.rows)} good rows are kept"
         )
@@ -235,7 +238,7 @@ class Store:
             return None
         whole_header, rows = layout
         if not whole_header:
-            self.warnings.append(
+            self._on_warning(
                 f"{self.buffer_path} had the original tool's columns; "
                 f"{len(rows)} rows carried over with the new columns empty"
             )
@@ -243,7 +246,7 @@ class Store:
 
     def _clean_temps(self) -> None:
         """Temp files a killed run left behind: ours only, and only under the lock."""
-        for target in (self.buffer_path, self.state_path):
+        for target in (self.buffer_path, self.state_file):
             for tmp in target.parent.glob(f".{target.name}.tmp-*"):
                 with contextlib.suppress(OSError):
                     tmp.unlink()

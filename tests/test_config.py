@@ -49,7 +49,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.schedule_interval_seconds == 300
     assert settings.deadline_seconds == pytest.approx(240)
     assert settings.local_csv_path == Path("metrics_buffer.csv")
-    assert settings.state_path == Path(".tracker")
+    assert settings.state_folder == Path(".tracker")
     assert settings.hf_dataset_target_filename == "data/{date}/{probe_id}-{batch_id}.csv"
     assert settings.request_timeout_seconds == 60
     assert settings.max_concurrency == 32
@@ -68,7 +68,7 @@ def test_probe_id_defaults_to_host_name(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_state_dir_sits_beside_the_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCAL_CSV_PATH", "/var/lib/tracker/buf.csv")
-    assert load_settings().state_path == Path("/var/lib/tracker/.tracker")
+    assert load_settings().state_folder == Path("/var/lib/tracker/.tracker")
 
 
 def test_deadline_follows_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:

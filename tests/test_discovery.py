@@ -12,9 +12,9 @@ import responses
 from inference_tracker import USER_AGENT
 from inference_tracker.discovery import (
     ListingError,
-    Target,
+    Pair,
     fetch_models,
-    live_targets,
+    live_pairs,
     page_url,
     parse_page,
     read_models_file,
@@ -76,7 +76,7 @@ def test_keeps_only_live_live_providers() -> None:
             ],
         }
     ]
-    assert live_targets(models, 5, log) == [Target("org/m", "novita", "n/m")]
+    assert live_pairs(models, 5, log) == [Pair("org/m", "novita", "n/m")]
 
 
 def test_keeps_the_first_n_models_in_order() -> None:
@@ -85,8 +85,8 @@ def test_keeps_the_first_n_models_in_order() -> None:
         {"id": f"org/m{i}", "availableInferenceProviders": [provider("groq", f"g{i}")]}
         for i in range(8)
     ]
-    targets = live_targets(models, 3, log)
-    assert [t.model_id for t in targets] == ["org/m0", "org/m1", "org/m2"]
+    pairs = live_pairs(models, 3, log)
+    assert [t.model_id for t in pairs] == ["org/m0", "org/m1", "org/m2"]
 
 
 def test_accepts_the_original_name_field_and_ignores_extra_fields() -> None:
@@ -100,17 +100,17 @@ def test_accepts_the_original_name_field_and_ignores_extra_fields() -> None:
         "pricingOutput": 3.38,
     }
     models = [{"id": "org/m", "likes": 3, "availableInferenceProviders": [entry]}]
-    assert live_targets(models, 5, log) == [Target("org/m", "groq", "g/m")]
+    assert live_pairs(models, 5, log) == [Pair("org/m", "groq", "g/m")]
 
 
-def test_models_without_providers_give_no_targets() -> None:
+def test_models_without_providers_give_no_pairs() -> None:
     log, _ = quiet_log()
     models = [
         {"id": "a/none"},
         {"id": "a/empty", "availableInferenceProviders": []},
         {"id": "a/null", "availableInferenceProviders": None},
     ]
-    assert live_targets(models, 5, log) == []
+    assert live_pairs(models, 5, log) == []
 
 
 def test_malformed_entries_are_skipped_with_a_warning() -> None:
@@ -134,8 +134,8 @@ def test_malformed_entries_are_skipped_with_a_warning() -> None:
         "garbage",
         {"id": "org/b", "availableInferenceProviders": "nope"},
     ]
-    targets = live_targets(models, 5, log)
-    assert targets == [Target("org/a", "together", "t/a")]
+    pairs = live_pairs(models, 5, log)
+    assert pairs == [Pair("org/a", "together", "t/a")]
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert sum(e["event"] == "provider_entry_skipped" for e in events) == 4
     assert sum(e["event"] == "listing_entry_skipped" for e in events) == 3

@@ -5,12 +5,12 @@ import json
 import pytest
 
 from inference_tracker.config import ProviderMap, load_provider_map
-from inference_tracker.cycle import Request, plan_calls
-from inference_tracker.discovery import Target
+from inference_tracker.cycle import CallTemplate, plan_calls
+from inference_tracker.discovery import Pair
 from tests.helpers import quiet_log
 
 BASE = "https://router.huggingface.co"
-REQUEST = Request(
+REQUEST = CallTemplate(
     router_base_url=BASE,
     prompt="Solve this: 123/2*3.2*9",
     max_tokens=512,
@@ -44,7 +44,7 @@ def test_expectations_cover_every_provider_in_the_file() -> None:
 @pytest.mark.parametrize("provider, url", sorted(EXPECTED_URLS.items()))
 def test_url_for_every_provider_in_the_file(provider: str, url: str) -> None:
     log, _ = quiet_log()
-    [call] = plan_calls([Target("org/Model-7B", provider, "org/Model-7B")], SHIPPED, REQUEST, log)
+    [call] = plan_calls([Pair("org/Model-7B", provider, "org/Model-7B")], SHIPPED, REQUEST, log)
     assert call.url == url
     assert json.loads(call.body)["model"] == "org/Model-7B"
     assert call.skip_reason == ""
@@ -52,7 +52,7 @@ def test_url_for_every_provider_in_the_file(provider: str, url: str) -> None:
 
 def test_request_body_is_exactly_the_spec() -> None:
     log, _ = quiet_log()
-    [call] = plan_calls([Target("m/x", "groq", "llama-x")], SHIPPED, REQUEST, log)
+    [call] = plan_calls([Pair("m/x", "groq", "llama-x")], SHIPPED, REQUEST, log)
     assert call.body == (
         '{"messages":[{"role":"user","content":"Solve this: 123/2*3.2*9"}],'
         '"max_tokens":512,"model":"llama-x","stream":false}'
@@ -66,15 +66,15 @@ def test_request_body_is_exactly_the_spec() -> None:
 
 def test_bill_to_header_when_set() -> None:
     log, _ = quiet_log()
-    request = Request(BASE, "p", 8, "ua", bill_to="my-org")
-    [call] = plan_calls([Target("m/x", "groq", "x")], SHIPPED, request, log)
+    request = CallTemplate(BASE, "p", 8, "ua", bill_to="my-org")
+    [call] = plan_calls([Pair("m/x", "groq", "x")], SHIPPED, request, log)
     assert call.headers["X-HF-Bill-To"] == "my-org"
 
 
 def test_unknown_provider_uses_the_unified_route_and_warns_once() -> None:
     log, stream = quiet_log()
-    targets = [Target("org/a", "newco", "nc/a"), Target("org/b", "newco", "nc/b")]
-    calls = plan_calls(targets, SHIPPED, REQUEST, log)
+    pairs = [Pair("org/a", "newco", "nc/a"), Pair("org/b", "newco", "nc/b")]
+    calls = plan_calls(pairs, SHIPPED, REQUEST, log)
     assert [c.url for c in calls] == [f"{BASE}/v1/chat/completions"] * 2
     assert [json.loads(c.body)["model"] for c in calls] == ["org/a:newco", "org/b:newco"]
     warnings = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -86,24 +86,24 @@ def test_unknown_provider_uses_the_unified_route_and_warns_once() -> None:
 def test_with_a_custom_mapping_the_hint_names_that_file() -> None:
     log, stream = quiet_log()
     providers = ProviderMap(source="/etc/tracker/providers.toml", routes={})
-    plan_calls([Target("org/a", "newco", "nc/a")], providers, REQUEST, log)
+    plan_calls([Pair("org/a", "newco", "nc/a")], providers, REQUEST, log)
     assert json.loads(stream.getvalue())["hint"] == "add them to /etc/tracker/providers.toml"
 
 
 def test_fallback_off_makes_a_row_without_a_call() -> None:
     log, _ = quiet_log()
     providers = ProviderMap(source="p.toml", routes={}, unified_fallback=False)
-    [call] = plan_calls([Target("org/a", "newco", "nc/a")], providers, REQUEST, log)
+    [call] = plan_calls([Pair("org/a", "newco", "nc/a")], providers, REQUEST, log)
     assert "fallback off" in call.skip_reason
 
 
 def test_providers_without_a_chat_route_make_no_call() -> None:
     log, _ = quiet_log()
-    [call] = plan_calls([Target("org/a", "fal-ai", "f/a")], SHIPPED, REQUEST, log)
+    [call] = plan_calls([Pair("org/a", "fal-ai", "f/a")], SHIPPED, REQUEST, log)
     assert call.skip_reason.startswith("fal-ai: image and video provider")
 
 
 def test_model_ids_in_the_path_are_quoted() -> None:
     log, _ = quiet_log()
-    [call] = plan_calls([Target("o/m", "hf-inference", "o/m v1?x")], SHIPPED, REQUEST, log)
+    [call] = plan_calls([Pair("o/m", "hf-inference", "o/m v1?x")], SHIPPED, REQUEST, log)
     assert call.url == f"{BASE}/hf-inference/models/o/m%20v1%3Fx/v1/chat/completions"

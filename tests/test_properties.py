@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inference_tracker.csvfile import decode_rows, encode_rows
-from inference_tracker.discovery import ListingError, Target, live_targets, parse_page
+from inference_tracker.discovery import ListingError, Pair, live_pairs, parse_page
 from inference_tracker.record import COLUMNS, ERROR_CLASSES, Call, Outcome, Scrubber, build_row
 from tests.helpers import quiet_log
 
@@ -48,12 +48,12 @@ model_entries = st.fixed_dictionaries(
 
 @FAST
 @given(st.lists(model_entries | json_values, max_size=8), st.integers(min_value=1, max_value=10))
-def test_live_targets_never_raise(models: list[Any], n: int) -> None:
+def test_live_pairs_never_raise(models: list[Any], n: int) -> None:
     log, _ = quiet_log("error")
-    targets = live_targets(models, n, log)
-    assert all(isinstance(t, Target) for t in targets)
-    assert all(t.model_id and t.provider_name and t.provider_model_id for t in targets)
-    assert len({t.model_id for t in targets}) <= n
+    pairs = live_pairs(models, n, log)
+    assert all(isinstance(t, Pair) for t in pairs)
+    assert all(t.model_id and t.provider_name and t.provider_model_id for t in pairs)
+    assert len({t.model_id for t in pairs}) <= n
 
 
 @FAST

@@ -590,7 +590,7 @@ def test_a_token_echoed_by_the_hub_is_scrubbed(store: Store, hub: FakeHub) -> No
         push_pending(store, target(hub), log, NOW, limits=FAST, clock=NO_WAIT)
     assert HUB_TOKEN not in str(failed.value) and "[REDACTED]" in str(failed.value)
     assert HUB_TOKEN not in stream.getvalue()
-    assert HUB_TOKEN.encode() not in store.state_path.read_bytes()
+    assert HUB_TOKEN.encode() not in store.state_file.read_bytes()
 
 
 # --- append mode ----------------------------------------------------------------------------

@@ -253,11 +253,11 @@ def test_buffer_of_another_layout_is_reported(tmp_path: Path) -> None:
 def test_unreadable_state_is_reported_as_recovered(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     store.append_cycle([make_row()], summary())
-    store.state_path.write_text("{not json")
+    store.state_file.write_text("{not json")
     snap = report.read_snapshot(store, now=NOW, hours=24)
     assert snap.state.cycle_counter == 1
     assert any("state.json" in p and "rebuilt" in p for p in snap.problems)
-    assert store.state_path.read_text() == "{not json"  # status never repairs, only reports
+    assert store.state_file.read_text() == "{not json"  # status never repairs, only reports
 
 
 def test_a_batch_folder_that_cannot_be_listed_is_a_problem(tmp_path: Path) -> None:

@@ -70,12 +70,12 @@ def test_impossible_values_are_refused(data: object) -> None:
 
 
 def test_a_hand_edited_impossible_state_is_rebuilt_from_the_files(tmp_path: Path) -> None:
-    store = Store(tmp_path / "buf.csv", tmp_path / ".tracker")
+    warnings: list[str] = []
+    store = Store(tmp_path / "buf.csv", tmp_path / ".tracker", on_warning=warnings.append)
     for cycle in range(2):
         rows = cycle_rows(cycle)
         store.append_cycle(rows, summary_of(rows))
-    store.state_path.write_text(json.dumps({"cycle_counter": -40}))
-    warnings: list[str] = store.warnings
+    store.state_file.write_text(json.dumps({"cycle_counter": -40}))
     state = store.read_state()
     assert state.cycle_counter == 2
     assert state.recovered is not None and "not a count" in state.recovered.why

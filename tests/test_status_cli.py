@@ -154,7 +154,7 @@ def test_damaged_buffer_is_reported_and_status_still_works(store: Store) -> None
 
 def test_unreadable_state_is_reported(store: Store) -> None:
     store.append_cycle([make_row("groq")], cycle_summary(1))
-    store.state_path.write_bytes(b"\x00garbage")
+    store.state_file.write_bytes(b"\x00garbage")
     data = json.loads(run("--json").stdout)
     assert data["cycle_counter"] == 1
     assert any("rebuilt from the files on disk" in p for p in data["problems"])
@@ -189,7 +189,7 @@ def test_status_never_prints_a_secret(store: Store, monkeypatch: pytest.MonkeyPa
 def test_status_is_read_only(store: Store, tmp_path: Path) -> None:
     store.append_cycle([make_row("groq")], cycle_summary(1))
     write_batch(store.pending_dir, "p1", [make_row("groq")])
-    store.state_path.write_text("{broken")  # even a damaged state is only reported, not repaired
+    store.state_file.write_text("{broken")  # even a damaged state is only reported, not repaired
     before = tree(tmp_path)
     assert run().exit_code == 0
     assert run("--json").exit_code == 0

@@ -18,8 +18,11 @@ from tests.rows import T0, cycle_rows, make_row
 SUMMARY = CycleSummary(started="2026-11-27T10:00:00.000Z", rows=4, ok=4, failed=0, duration_s=0.1)
 
 
-def store_at(tmp_path: Path) -> Store:
-    return Store(tmp_path / "buf.csv", tmp_path / ".tracker", lock_timeout=2)
+def store_at(tmp_path: Path, warnings: list[str] | None = None) -> Store:
+    told = warnings if warnings is not None else []
+    return Store(
+        tmp_path / "buf.csv", tmp_path / ".tracker", lock_timeout=2, on_warning=told.append
+    )
 
 
 def test_append_writes_the_header_once_and_counts_cycles(tmp_path: Path) -> None:
@@ -74,12 +77,13 @@ def test_a_torn_last_row_is_reported_not_raised() -> None:
 
 def test_a_buffer_of_another_layout_is_set_aside(tmp_path: Path) -> None:
     (tmp_path / "buf.csv").write_text("when,what\n2025,x\n")
-    store = store_at(tmp_path)
+    warnings: list[str] = []
+    store = store_at(tmp_path, warnings)
     store.append_cycle(cycle_rows(0), SUMMARY)
     assert len(store.buffer_rows().rows) == 4
     aside = list(tmp_path.glob("buf.csv.other-schema-*"))
     assert len(aside) == 1 and aside[0].read_text().startswith("when,what\n")
-    assert "another column layout" in store.warnings[0]
+    assert "another column layout" in warnings[0]
 
 
 def _append_many(args: tuple[str, int]) -> None:
@@ -145,7 +149,7 @@ def test_corrupt_state_is_rebuilt_from_the_files(tmp_path: Path) -> None:
     store = store_at(tmp_path)
     for cycle in range(3):
         store.append_cycle(cycle_rows(cycle), SUMMARY)
-    store.state_path.write_text("{not json")
+    store.state_file.write_text("{not json")
     state = store.read_state()
     assert state.cycle_counter == 3
     assert state.last_error is not None
@@ -197,7 +201,7 @@ def test_archive_moves_batches_and_prunes_after_seven_days(tmp_path: Path) -> No
 def test_state_file_is_json(tmp_path: Path) -> None:
     store = store_at(tmp_path)
     store.append_cycle(cycle_rows(0), SUMMARY)
-    assert json.loads(store.state_path.read_text())["cycle_counter"] == 1
+    assert json.loads(store.state_file.read_text())["cycle_counter"] == 1
 
 
 def test_recovery_rebuilds_the_last_cycle_and_dates_what_it_says(tmp_path: Path) -> None:
@@ -211,7 +215,7 @@ def test_recovery_rebuilds_the_last_cycle_and_dates_what_it_says(tmp_path: Path)
     rows[0]["error_class"] = "timeout"
     rows[1]["error_class"] = "unmapped_provider"  # not called on purpose: not a failure
     store.append_cycle(rows, SUMMARY)
-    store.state_path.write_text("[]")
+    store.state_file.write_text("[]")
     state = store.read_state()
     assert state.cycle_counter == 3
     assert state.last_cycle == CycleSummary(rows[0]["cycle_timestamp_iso"], 4, 2, 1, skipped=1)
@@ -268,7 +272,8 @@ def test_rows_that_are_not_ours_are_reported_not_kept() -> None:
 
 
 def test_a_buffer_damaged_from_outside_is_repaired_before_appending(tmp_path: Path) -> None:
-    store = store_at(tmp_path)
+    warnings: list[str] = []
+    store = store_at(tmp_path, warnings)
     store.append_cycle(cycle_rows(0), SUMMARY)
     with open(tmp_path / "buf.csv", "ab") as buffer:
         buffer.write(b'2026-01-01,"unterminated\r\n')  # someone's editor, a full disk...
@@ -277,7 +282,7 @@ def test_a_buffer_damaged_from_outside_is_repaired_before_appending(tmp_path: Pa
     assert read.problems == []
     assert len(read.rows) == 8  # the good rows before, and every new one
     assert len(list(tmp_path.glob("buf.csv.damaged-*"))) == 1
-    assert any("damaged" in w for w in store.warnings)
+    assert any("damaged" in w for w in warnings)
 
 
 def test_an_intact_buffer_is_not_reparsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

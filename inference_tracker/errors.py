@@ -1,0 +1,51 @@
+"""The failures a user can meet, each with a one-line message, and the exit code of each.
+
+No dependencies, so the CLI's error boundary can name them without importing pydantic,
+requests or huggingface_hub (as huggingface_hub's CLI keeps its error table in one place).
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # an operational failure: the listing, the disk, the Hub
+EXIT_CONFIG = 2  # a setting or a file the user controls
+EXIT_PARTIAL = 3  # collect stored its rows but the chained push failed
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+class ConfigError(Exception):
+    """A setting or a file the user controls is wrong."""
+
+
+class StoreError(Exception):
+    """A local file could not be read or written; the message names the path."""
+
+
+class LockBusy(StoreError):
+    """Another tracker run held the lock for longer than we would wait."""
+
+
+class ListingError(Exception):
+    """The model listing could not be had or read; the cycle is skipped."""
+
+
+class PushError(Exception):
+    """The push failed; every row is still on disk."""
+
+
+# Most specific first: the boundary takes the first entry the error is an instance of.
+EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (ConfigError, EXIT_CONFIG),
+    (StoreError, EXIT_FAILED),
+    (ListingError, EXIT_FAILED),
+    (PushError, EXIT_FAILED),
+)
+
+
+def exit_code_for(exc: BaseException) -> int | None:
+    """The exit code of a known failure; None for anything else (a bug)."""
+    for kind, code in EXIT_CODES:
+        if isinstance(exc, kind):
+            return code
+    return None
