@@ -5,17 +5,18 @@ Only the CLI builds these; everything below it receives them as plain values.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import socket
 import string
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, NoReturn
 
+from dotenv.parser import Binding, parse_stream
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -68,6 +69,27 @@ class Settings(BaseSettings):
     probe_id: str = Field(default_factory=socket.gethostname, min_length=1)
     hf_bill_to: str = ""
     max_response_body_bytes: int = Field(65536, ge=256)
+    hf_dataset_private: bool = False
+    stream: bool = True
+    max_daily_spend_usd: float | None = Field(None, gt=0, allow_inf_nan=False)
+    prometheus_textfile: Path | None = None
+    provider_down_after_cycles: int = Field(3, ge=1)
+    provider_up_after_cycles: int = Field(2, ge=1)
+    provider_degraded_success_ratio: float = Field(0.95, gt=0, le=1, allow_inf_nan=False)
+    provider_degraded_latency_factor: float = Field(2.0, gt=1, allow_inf_nan=False)
+
+    @field_validator(
+        "max_daily_spend_usd",
+        "prometheus_textfile",
+        "cycle_deadline_seconds",
+        "provider_endpoint_mapping_path",
+        "state_dir",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """`NAME=` in .env (or a blank variable) leaves an optional setting unset."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("hf_token", "hf_hub_token", mode="before")
     @classmethod
@@ -98,6 +120,22 @@ class Settings(BaseSettings):
     @classmethod
     def _target(cls, value: str) -> str:
         check_target_filename(value)
+        return value
+
+    @field_validator("prometheus_textfile")
+    @classmethod
+    def _prom_suffix(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix != ".prom":
+            raise ValueError(
+                "must end in .prom (node_exporter's textfile collector reads only *.prom files)"
+            )
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
         return value
 
     @field_validator("log_level", mode="before")
@@ -166,22 +204,135 @@ SETTING_NAMES = tuple(name.upper() for name in Settings.model_fields)
 
 def load_settings() -> Settings:
     """Read the environment and ./.env; a bad value becomes a one-line ConfigError."""
-    unparsable = _DotenvComplaints()
-    dotenv_log = logging.getLogger("dotenv.main")
-    dotenv_log.addHandler(unparsable)
+    dotenv = env_file_in_use()
+    for line, binding in _dotenv_statements(dotenv) if dotenv else []:
+        if binding.error:  # python-dotenv would only log it and carry on
+            raise ConfigError(f".env line {line}: cannot parse (expected NAME=value)")
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as exc:
         # The tokens are unknown when loading failed: scrub with what env and .env hold for
         # them, in case one was pasted into another setting.
         raise ConfigError(Scrubber(_raw_secrets())(_explain(exc))) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read .env: {exc}") from None
-    finally:
-        dotenv_log.removeHandler(unparsable)
-    if unparsable.lines:
-        raise ConfigError(f".env line {unparsable.lines[0]}: cannot parse (expected NAME=value)")
-    return settings
+
+
+def env_file_in_use() -> Path | None:
+    """The absolute path of ./.env, the file load_settings reads, if there is one."""
+    path = Path(".env").absolute()
+    return path if path.is_file() else None
+
+
+def _dotenv_statements(path: Path) -> list[tuple[int, Binding]]:
+    """The statements of a .env file (comments left out), each with the line it starts on."""
+    try:
+        with path.open(encoding="utf-8") as stream:
+            bindings = list(parse_stream(stream))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read .env: {exc}") from None
+    statements = []
+    for binding in bindings:
+        # python-dotenv counts from the blank lines before a statement; skip past them.
+        text = binding.original.string
+        line = binding.original.line + text[: len(text) - len(text.lstrip())].count("\n")
+        if binding.key is not None or binding.error:
+            statements.append((line, binding))
+    return statements
+
+
+# Variables that share the environment with the settings and are no typo of one: the
+# huggingface_hub library's own (and any HF_XET_*), and the GitHub CLI's token (2 edits from
+# HF_TOKEN).
+FOREIGN_NAMES = frozenset(
+    {
+        "HF_HOME",
+        "HF_HUB_CACHE",
+        "HF_ASSETS_CACHE",
+        "HF_HUB_OFFLINE",
+        "HF_HUB_DISABLE_TELEMETRY",
+        "HF_DEBUG",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_HUB_ENABLE_HF_TRANSFER",
+        "HF_HUB_ETAG_TIMEOUT",
+        "HF_HUB_DOWNLOAD_TIMEOUT",
+        "HF_TOKEN_PATH",
+        "HF_STORED_TOKENS_PATH",
+        "HF_HUB_VERBOSITY",
+        "HF_HUB_DISABLE_PROGRESS_BARS",
+        "HF_HUB_DISABLE_SYMLINKS",
+        "HF_HUB_DISABLE_SYMLINKS_WARNING",
+        "HF_HUB_DISABLE_EXPERIMENTAL_WARNING",
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN",
+        "HF_HUB_DISABLE_SHARED_BLOBS",
+        "HF_HUB_DISABLE_UPDATE_CHECK",
+        "HF_HUB_DISABLE_XET",
+        "HF_HUB_USER_AGENT_ORIGIN",
+        "HF_INFERENCE_ENDPOINT",
+        "HF_HUB_LOCAL_DIR_AUTO_SYMLINK_THRESHOLD",
+        "HUGGINGFACE_HUB_CACHE",
+        "HUGGINGFACE_ASSETS_CACHE",
+        "HUGGINGFACE_CO_STAGING",
+        "HF_DEVICE_CODE_OAUTH_CLIENT_ID",
+        "GH_TOKEN",
+    }
+)
+MAX_TYPO_EDITS = 2
+MIN_TYPO_LENGTH = 5  # shorter names in the environment are not taken for typos
+
+
+def unknown_setting_warnings(environ: Mapping[str, str], dotenv: Path | None) -> list[str]:
+    """One line per name that looks like a misspelt setting; never a value.
+
+    From the environment, which holds many unrelated variables, only names within
+    MAX_TYPO_EDITS of a setting; from the .env file, every name that is not a setting.
+    """
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper in SETTING_NAMES or upper in FOREIGN_NAMES or upper.startswith("HF_XET_"):
+            continue
+        closest = _closest_setting(upper) if len(name) >= MIN_TYPO_LENGTH else None
+        if closest:
+            warnings.append(f"{name} is not a setting; did you mean {closest}?")
+    secrets = [value for name, value in environ.items() if name.upper() in SECRET_NAMES]
+    statements = _dotenv_statements(dotenv) if dotenv else []
+    for line, binding in statements:
+        key = binding.key
+        if key is None:
+            continue  # an unparsable line: load_settings refuses it
+        if key.upper() in SECRET_NAMES and binding.value:
+            secrets.append(binding.value)
+        if key.upper() not in SETTING_NAMES:
+            closest = _closest_setting(key.upper())
+            hint = f"; did you mean {closest}?" if closest else " of inference-tracker"
+            warnings.append(f".env line {line}: {key} is not a setting{hint}")
+    # A token pasted alone on a line of .env is a name to the parser.
+    scrub = Scrubber(secret.strip() for secret in secrets)
+    return [scrub(warning) for warning in warnings]
+
+
+def _closest_setting(name: str) -> str | None:
+    """The setting name closest to name if it is within MAX_TYPO_EDITS, else None."""
+    close = sorted(
+        (_edit_distance(name, setting), setting)
+        for setting in SETTING_NAMES
+        if abs(len(setting) - len(name)) <= MAX_TYPO_EDITS  # else more edits apart than that
+    )
+    return close[0][1] if close and close[0][0] <= MAX_TYPO_EDITS else None
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment): a swap of neighbours is 1."""
+    d = [[i + j if i == 0 or j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(
+                d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])
+            )
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
 
 
 def _raw_secrets() -> list[str]:
@@ -199,18 +350,6 @@ def _raw_secrets() -> list[str]:
     return found
 
 
-class _DotenvComplaints(logging.Handler):
-    """python-dotenv logs unparsable .env lines and carries on; we make them an error."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        args = record.args if isinstance(record.args, tuple) else ()
-        self.lines.append(str(args[0]) if args else "?")
-
-
 def _explain(exc: ValidationError) -> str:
     first = exc.errors(include_url=False, include_input=False)[0]
     name = str(first["loc"][0]).upper() if first["loc"] else "settings"
@@ -220,8 +359,8 @@ def _explain(exc: ValidationError) -> str:
         name = field_name.upper()
     if name in SECRET_NAMES:
         return f"invalid setting {name}: {message}"
-    raw = _raw_input(exc)
-    shown = f" (got {raw!r})" if raw is not None and len(raw) <= 80 else ""
+    raw = _raw_input(exc)  # the only place a message shows the value
+    shown = f" (got {raw!r})" if raw and raw.strip() and len(raw) <= 80 else ""
     more = len(exc.errors())
     tail = f"; and {more - 1} more" if more > 1 else ""
     return f"invalid setting {name}: {message}{shown}{tail}"
@@ -237,7 +376,7 @@ def check_target_filename(template: str) -> None:
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise ValueError(f"{exc} (got {template!r})") from None
+        raise ValueError(str(exc)) from None
     for _, name, spec, conversion in parts:
         if name is None:
             continue
@@ -248,9 +387,10 @@ def check_target_filename(template: str) -> None:
                 f"unknown placeholder {shown}; use {{date}}, {{probe_id}}, {{batch_id}}"
             )
     sample = template.format(date="2026-01-01", probe_id="probe", batch_id="batch")
-    segments = sample.split("/")
-    if sample.startswith("/") or any(s in ("", ".", "..") for s in segments) or sample == CARD_PATH:
-        raise ValueError(f"must be a relative file path in the dataset (got {template!r})")
+    if sample.startswith("/") or any(s in ("", ".", "..") for s in sample.split("/")):
+        raise ValueError("must be a relative file path in the dataset")
+    if not sample.endswith(".csv"):  # also keeps batches off the dataset card, README.md
+        raise ValueError("must end in .csv")
 
 
 # --- provider routes ---------------------------------------------------------------------
@@ -277,37 +417,54 @@ def default_mapping_path() -> Path:
 
 
 def load_provider_map(path: Path | None) -> ProviderMap:
-    """Load and check providers.toml; every problem is a ConfigError naming the file."""
+    """Load and check providers.toml; every problem is a ConfigError naming the file and line."""
     shipped = path is None
     path = path or default_mapping_path()
     label = f"PROVIDER_ENDPOINT_MAPPING_PATH {path}"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"{label}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{label}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label}: malformed TOML: {exc}") from None
+    if not data:
+        raise ConfigError(f"{label} is empty: it needs a [routes] table")
+    lines = _first_lines(text)
 
-    routes = data.get("routes", {})
-    no_chat = data.get("no_chat_route", {})
+    def fail(where: tuple[str, ...], problem: str) -> NoReturn:
+        raise ConfigError(f"{label} line {_line_of(lines, where)}: {problem}")
+
+    for name, value in data.items():
+        if name in ("routes", "no_chat_route"):
+            if not isinstance(value, dict):
+                fail((name,), f"{name} must be a [{name}] table")
+        elif isinstance(value, dict):
+            fail((name,), f"unknown table [{name}] (known: [routes], [no_chat_route])")
+        elif name != "unmapped_providers":
+            fail((name,), f"unknown key {name} (known: unmapped_providers)")
     fallback = data.get("unmapped_providers", "unified")
-    if not isinstance(routes, dict) or not isinstance(no_chat, dict):
-        raise ConfigError(f"{label}: [routes] and [no_chat_route] must be tables")
     if fallback not in ("unified", "skip"):
-        raise ConfigError(f'{label}: unmapped_providers must be "unified" or "skip"')
+        fail(("unmapped_providers",), 'unmapped_providers must be "unified" or "skip"')
+    routes: dict[str, Any] = data.get("routes", {})
+    no_chat: dict[str, Any] = data.get("no_chat_route", {})
     for name, route in routes.items():
+        where = ("routes", name)
         if not isinstance(route, str) or not route.startswith("/"):
-            raise ConfigError(f"{label}: route for {name!r} must be a string starting with '/'")
+            fail(where, f"route for {name!r} must be a string starting with '/'")
         leftover = route.replace("{model}", "")
         if "{" in leftover or "}" in leftover:
-            raise ConfigError(f"{label}: route for {name!r} may only use the {{model}} placeholder")
+            fail(where, f"route for {name!r} may only use the {{model}} placeholder")
     for name, reason in no_chat.items():
+        where = ("no_chat_route", name)
         if not isinstance(reason, str):
-            raise ConfigError(
-                f"{label}: reason for {name!r} under [no_chat_route] must be a string"
-            )
+            fail(where, f"reason for {name!r} under [no_chat_route] must be a string")
+        if name in routes:
+            other = _line_of(lines, ("routes", name))
+            both = f"[routes] (line {other}) and [no_chat_route]"
+            fail(where, f"provider {name!r} is under both {both}")
     return ProviderMap(
         source=str(path),
         routes=dict(routes),
@@ -315,3 +472,47 @@ def load_provider_map(path: Path | None) -> ProviderMap:
         unified_fallback=fallback == "unified",
         shipped=shipped,
     )
+
+
+_TABLE_HEADER = re.compile(r"\s*\[\[?([^\]]*)\]")
+
+
+def _first_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The line (from 1) that first defines each table and key of a TOML text, by key path.
+
+    tomllib gives no line numbers for keys, so each line is read on its own: a table header
+    sets the table that the keys below it belong to.
+    """
+    first: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _TABLE_HEADER.match(line)
+        if header:  # a line of a multi-line array may look like one: keep the table then
+            path = table = _key_path(f"[{header[1]}]") or table
+        elif "=" in line:
+            path = table + _key_path(line.split("=", 1)[0] + "= 0")
+        else:
+            continue
+        for end in range(1, len(path) + 1):  # a.b = ... also defines table a
+            first.setdefault(path[:end], number)
+    return first
+
+
+def _key_path(snippet: str) -> tuple[str, ...]:
+    """The key path a one-line TOML snippet defines ('a."b-c" = 0' gives ('a', 'b-c'))."""
+    try:
+        node: object = tomllib.loads(snippet)
+    except tomllib.TOMLDecodeError:
+        return ()
+    path: tuple[str, ...] = ()
+    while isinstance(node, dict) and len(node) == 1:
+        ((key, node),) = node.items()
+        path += (key,)
+    return path
+
+
+def _line_of(lines: dict[tuple[str, ...], int], path: tuple[str, ...]) -> int:
+    """The line of a key, or of the nearest table holding it (an inline table has no lines)."""
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 1)

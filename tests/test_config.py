@@ -180,19 +180,116 @@ def test_missing_mapping_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content, expected",
     [
-        ("[routes]\ngroq = 3\n", "must be a string starting with '/'"),
-        ('[routes]\ngroq = "groq/v1"\n', "must be a string starting with '/'"),
-        ('[routes]\ngroq = "/groq/{provider}/v1"\n', "only use the {model} placeholder"),
-        ('unmapped_providers = "maybe"\n', 'must be "unified" or "skip"'),
-        ("routes = 1\n", "must be tables"),
+        ("[routes]\ngroq = 3\n", "line 2: route for 'groq' must be a string starting with '/'"),
+        (
+            '# mine\n\n[routes]\ngroq = "groq/v1"\n',
+            "line 4: route for 'groq' must be a string starting with '/'",
+        ),
+        (
+            '[routes]\ngroq = "/groq/v1"\nnovita = "/novita/{provider}/v1"\n',
+            "line 3: route for 'novita' may only use the {model} placeholder",
+        ),
+        (
+            '[routes]\ngroq = "/groq/v1"\n\n[no_chat_route]\n"fal-ai" = 3\n',
+            "line 5: reason for 'fal-ai' under [no_chat_route] must be a string",
+        ),
+        (
+            '# fallback\nunmapped_providers = "maybe"\n',
+            'line 2: unmapped_providers must be "unified" or "skip"',
+        ),
+        ("routes = 1\n", "line 1: routes must be a [routes] table"),
+        (
+            '[routes]\ngroq = "/g"\nno_chat_route = 2\n',
+            "line 3: route for 'no_chat_route' must be a string starting with '/'",
+        ),
+        (
+            '\nroutes = { groq = "groq/v1" }\n',
+            "line 2: route for 'groq' must be a string starting with '/'",
+        ),
+        (
+            'routes.groq = "/g"\nroutes.novita = 7\n',
+            "line 2: route for 'novita' must be a string starting with '/'",
+        ),
+        (
+            "[routes.groq]\nurl = '/g'\n",
+            "line 1: route for 'groq' must be a string starting with '/'",
+        ),
     ],
 )
-def test_invalid_mapping_contents(tmp_path: Path, content: str, expected: str) -> None:
+def test_invalid_mapping_contents_name_the_line(
+    tmp_path: Path, content: str, expected: str
+) -> None:
     path = tmp_path / "p.toml"
     path.write_text(content)
-    with pytest.raises(ConfigError, match="PROVIDER_ENDPOINT_MAPPING_PATH") as caught:
+    with pytest.raises(ConfigError) as caught:
         load_provider_map(path)
-    assert expected in str(caught.value)
+    assert str(caught.value) == f"PROVIDER_ENDPOINT_MAPPING_PATH {path} {expected}"
+
+
+def _mapping_error(tmp_path: Path, content: str) -> str:
+    path = tmp_path / "providers.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        load_provider_map(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message.removeprefix(f"PROVIDER_ENDPOINT_MAPPING_PATH {path}")
+
+
+def test_an_unknown_table_is_an_error(tmp_path: Path) -> None:
+    content = '[routes]\ngroq = "/groq/v1"\n\n# more\n\n\n[route]\nnovita = "/n/v1"\n'
+    assert _mapping_error(tmp_path, content) == (
+        " line 7: unknown table [route] (known: [routes], [no_chat_route])"
+    )
+
+
+def test_an_unknown_top_level_key_is_an_error(tmp_path: Path) -> None:
+    content = '# top\nunmaped_providers = "skip"\n[routes]\ngroq = "/groq/v1"\n'
+    assert _mapping_error(tmp_path, content) == (
+        " line 2: unknown key unmaped_providers (known: unmapped_providers)"
+    )
+
+
+def test_an_unknown_dotted_table_names_its_header_line(tmp_path: Path) -> None:
+    content = '[routes]\ngroq = "/groq/v1"\n[extra.sub]\nx = 1\n'
+    assert _mapping_error(tmp_path, content) == (
+        " line 3: unknown table [extra] (known: [routes], [no_chat_route])"
+    )
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n", "# only comments\n\n# here\n"])
+def test_an_empty_mapping_file_is_an_error(tmp_path: Path, content: str) -> None:
+    assert _mapping_error(tmp_path, content) == " is empty: it needs a [routes] table"
+
+
+def test_a_provider_under_both_tables_is_an_error(tmp_path: Path) -> None:
+    content = (
+        '[routes]\ngroq = "/groq/v1"\nnovita = "/n/v1"\n\n'
+        '[no_chat_route]\nfal-ai = "images"\nnovita = "gone"\n'
+    )
+    assert _mapping_error(tmp_path, content) == (
+        " line 7: provider 'novita' is under both [routes] (line 3) and [no_chat_route]"
+    )
+
+
+def test_the_line_is_the_one_in_the_right_table(tmp_path: Path) -> None:
+    # 'groq' first appears under [no_chat_route]; the bad route is the one under [routes].
+    content = '[no_chat_route]\ngroq = "gone"\n\n[routes]\ngroq = "groq/v1"\n'
+    assert _mapping_error(tmp_path, content) == (
+        " line 5: route for 'groq' must be a string starting with '/'"
+    )
+
+
+def test_a_valid_custom_mapping_with_every_part_loads(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '# mine\nunmapped_providers = "skip"  # no fallback\n\n'
+        '[routes]\n"acme" = "/acme/{model}/v1"\n\n[no_chat_route]\nfal-ai = "images"\n'
+    )
+    providers = load_provider_map(path)
+    assert providers.routes == {"acme": "/acme/{model}/v1"}
+    assert providers.no_chat_route == {"fal-ai": "images"}
+    assert providers.unified_fallback is False
 
 
 def test_a_blank_token_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -272,3 +369,146 @@ def test_the_bad_value_is_shown_once() -> None:
     finally:
         del os.environ["HF_DATASET_REPO_ID"]
     assert str(caught.value).count("notarepo") == 1
+
+
+def test_defaults_of_the_newer_settings() -> None:
+    settings = load_settings()
+    assert settings.hf_dataset_private is False
+    assert settings.stream is True
+    assert settings.max_daily_spend_usd is None
+    assert settings.prometheus_textfile is None
+    assert settings.provider_down_after_cycles == 3
+    assert settings.provider_up_after_cycles == 2
+    assert settings.provider_degraded_success_ratio == pytest.approx(0.95)
+    assert settings.provider_degraded_latency_factor == pytest.approx(2.0)
+
+
+def test_newer_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "HF_DATASET_PRIVATE": "true",
+        "STREAM": "false",
+        "MAX_DAILY_SPEND_USD": "2.5",
+        "PROMETHEUS_TEXTFILE": "/var/lib/node_exporter/tracker.prom",
+        "PROVIDER_DOWN_AFTER_CYCLES": "1",
+        "PROVIDER_UP_AFTER_CYCLES": "5",
+        "PROVIDER_DEGRADED_SUCCESS_RATIO": "1",
+        "PROVIDER_DEGRADED_LATENCY_FACTOR": "1.5",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.hf_dataset_private is True
+    assert settings.stream is False
+    assert settings.max_daily_spend_usd == pytest.approx(2.5)
+    assert settings.prometheus_textfile == Path("/var/lib/node_exporter/tracker.prom")
+    assert settings.provider_down_after_cycles == 1
+    assert settings.provider_up_after_cycles == 5
+    assert settings.provider_degraded_success_ratio == 1
+    assert settings.provider_degraded_latency_factor == pytest.approx(1.5)
+
+
+def test_blank_optional_settings_in_the_env_file_are_unset(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "MAX_DAILY_SPEND_USD=\nPROMETHEUS_TEXTFILE=\nCYCLE_DEADLINE_SECONDS=\n"
+        "PROVIDER_ENDPOINT_MAPPING_PATH=\nSTATE_DIR=\n"
+    )
+    settings = load_settings()
+    assert settings.max_daily_spend_usd is None
+    assert settings.prometheus_textfile is None
+    assert settings.deadline_seconds == pytest.approx(240)
+    assert settings.provider_endpoint_mapping_path is None
+    assert settings.state_folder == Path(".tracker")
+
+
+@pytest.mark.parametrize("name", ["MAX_DAILY_SPEND_USD", "PROMETHEUS_TEXTFILE"])
+def test_blank_optional_settings_in_the_environment_are_unset(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "  ")
+    assert getattr(load_settings(), name.lower()) is None
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("HF_DATASET_PRIVATE", "maybe", "Input should be a valid boolean"),
+        ("STREAM", "sometimes", "Input should be a valid boolean"),
+        ("MAX_DAILY_SPEND_USD", "0", "Input should be greater than 0"),
+        ("MAX_DAILY_SPEND_USD", "-5", "Input should be greater than 0"),
+        ("MAX_DAILY_SPEND_USD", "ten", "Input should be a valid number"),
+        ("MAX_DAILY_SPEND_USD", "inf", "Input should be a finite number"),
+        ("MAX_DAILY_SPEND_USD", "nan", "Input should be a finite number"),
+        ("PROVIDER_DOWN_AFTER_CYCLES", "0", "Input should be greater than or equal to 1"),
+        ("PROVIDER_DOWN_AFTER_CYCLES", "2.5", "Input should be a valid integer"),
+        ("PROVIDER_UP_AFTER_CYCLES", "0", "Input should be greater than or equal to 1"),
+        ("PROVIDER_UP_AFTER_CYCLES", "x", "Input should be a valid integer"),
+        ("PROVIDER_DEGRADED_SUCCESS_RATIO", "0", "Input should be greater than 0"),
+        ("PROVIDER_DEGRADED_SUCCESS_RATIO", "1.01", "Input should be less than or equal to 1"),
+        ("PROVIDER_DEGRADED_SUCCESS_RATIO", "95", "Input should be less than or equal to 1"),
+        ("PROVIDER_DEGRADED_SUCCESS_RATIO", "nan", "Input should be a finite number"),
+        ("PROVIDER_DEGRADED_LATENCY_FACTOR", "1", "Input should be greater than 1"),
+        ("PROVIDER_DEGRADED_LATENCY_FACTOR", "0.5", "Input should be greater than 1"),
+        ("PROVIDER_DEGRADED_LATENCY_FACTOR", "inf", "Input should be a finite number"),
+    ],
+)
+def test_bad_newer_settings_name_the_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"invalid setting {name}: {expected}")
+    assert message.endswith(f" (got {value!r})")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["/var/lib/node_exporter/tracker.txt", "tracker", "x.prom.bak"])
+def test_the_prometheus_file_must_end_in_prom(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("PROMETHEUS_TEXTFILE", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "invalid setting PROMETHEUS_TEXTFILE: must end in .prom (node_exporter's textfile "
+        f"collector reads only *.prom files) (got {value!r})"
+    )
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t \t"])
+def test_an_empty_prompt_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("PROMPT", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == "invalid setting PROMPT: must not be empty"
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        ("/etc/x.csv", "must be a relative file path in the dataset"),
+        ("data/../x.csv", "must be a relative file path in the dataset"),
+        ("data/{nope}.csv", "unknown placeholder {nope}; use {date}, {probe_id}, {batch_id}"),
+        ("data/{date!r}.csv", "unknown placeholder {date!r}; use {date}, {probe_id}, {batch_id}"),
+        ("data/{date", "expected '}' before end of string"),
+        ("metrics.txt", "must end in .csv"),
+        ("data/{date}/{batch_id}", "must end in .csv"),
+        ("README.md", "must end in .csv"),
+    ],
+)
+def test_a_bad_target_filename_is_shown_once(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    monkeypatch.setenv("HF_DATASET_TARGET_FILENAME", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        f"invalid setting HF_DATASET_TARGET_FILENAME: {problem} (got {value!r})"
+    )
+
+
+def test_an_unparsable_env_file_line_after_blank_lines_names_its_own_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".env").write_text("# settings\n\nMODELS_TO_FETCH=3\n\n\nthis is not a setting\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == ".env line 6: cannot parse (expected NAME=value)"
