@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -189,14 +189,16 @@ def collect(
 
 def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | None) -> int:
     from inference_tracker.config import load_provider_map
+    from inference_tracker.discovery import read_models_file
 
     settings = ctx.settings
     providers = load_provider_map(settings.provider_endpoint_mapping_path)
     if not dry_run and settings.hf_token is None:
         raise ConfigError("HF_TOKEN is not set; collect needs it for the inference calls")
+    saved = read_models_file(models_file) if models_file is not None else None
     signals = _Signals()
     with signals.installed() if not dry_run else contextlib.nullcontext():
-        counter = _cycle(ctx, providers, signals, dry_run=dry_run, models_file=models_file)
+        counter = _cycle(ctx, providers, signals, dry_run=dry_run, saved_listing=saved)
     if signals.received is not None:
         return signals.exit_code()
     if counter is None or no_push or counter % settings.push_interval_cycles != 0:
@@ -211,12 +213,12 @@ def _cycle(
     signals: _Signals,
     *,
     dry_run: bool,
-    models_file: Path | None,
+    saved_listing: list[Any] | None,
 ) -> int | None:
     """Measure and store one cycle; the new cycle counter, or None when nothing was stored."""
     from inference_tracker import render
     from inference_tracker.cycle import Began, CallTemplate, plan_calls, run_cycle
-    from inference_tracker.discovery import fetch_models, live_pairs, read_models_file
+    from inference_tracker.discovery import fetch_models, live_pairs
     from inference_tracker.errors import ListingError
     from inference_tracker.net import make_session
 
@@ -226,8 +228,8 @@ def _cycle(
     store = _store(ctx)
     log.info("cycle_started", cycle=iso_ms(began.wall), dry_run=dry_run)
     try:
-        if models_file is not None:
-            models = read_models_file(models_file)
+        if saved_listing is not None:
+            models = saved_listing
         else:
             models = fetch_models(
                 session,
@@ -244,7 +246,15 @@ def _cycle(
         raise
     pairs = live_pairs(models, settings.models_to_fetch, log)
     model_ids = sorted({pair.model_id for pair in pairs})
+    listed = min(len(models), settings.models_to_fetch)
     log.info("models_fetched", count=len(model_ids), ids=model_ids, pairs=len(pairs))
+    if not pairs:
+        log.warning(
+            "nothing_to_measure",
+            models=listed,
+            pairs=0,
+            hint="the listing gave no live (model, provider) pair: check MODELS_API_URL",
+        )
     template = CallTemplate(
         router_base_url=settings.router_base_url,
         prompt=settings.prompt,
@@ -265,6 +275,7 @@ def _cycle(
         settings,
         store,
         began=began,
+        models_listed=listed,
         stop=signals.stop,
         log=log,
         scrub=ctx.scrub,
@@ -359,7 +370,9 @@ def status(
         now, hours = CLOCK.wall(), report.WINDOWS[since]
         store = Store(ctx.settings.local_csv_path, ctx.settings.state_folder)  # read only
         snapshot = report.read_snapshot(store, now=now, hours=hours)
-        view = report.SettingsView.from_settings(ctx.settings)
+        from inference_tracker.config import env_file_in_use
+
+        view = report.SettingsView.from_settings(ctx.settings, env_file_in_use())
         data = report.scrub_all(
             report.build_status(snapshot, view, now=now, hours=hours), ctx.scrub
         )

@@ -29,7 +29,7 @@ from inference_tracker.record import (
     iso_ms,
     summarise,
 )
-from inference_tracker.store import Store
+from inference_tracker.store import StateNotSaved, Store
 
 UNIFIED_ROUTE = "/v1/chat/completions"
 STOP_GRACE_SECONDS = 3.0
@@ -133,15 +133,21 @@ def run_cycle(
     store: Store,
     *,
     began: Began,
+    models_listed: int,
     stop: threading.Event,
     log: EventLog,
     scrub: Scrubber,
     clock: Clock = Clock(),
 ) -> Stored:
     """Make the planned calls, build one row per call measured, store them and count the
-    cycle. Raises StoreError when the rows cannot be kept (checked before any call too)."""
+    cycle. Raises StoreError when the rows cannot be kept, checked before any (billed) call
+    too; either way the failure is noted where `status` finds it."""
     assert settings.hf_token is not None  # the CLI refuses to collect without it
-    store.ensure_dirs()  # before any (billed) call whose row could then not be kept
+    try:
+        store.check_writable()
+    except StoreError as exc:
+        store.note_error("store", str(exc), clock.wall())
+        raise
     log.info("calls_started", calls=len(calls), max_concurrency=settings.max_concurrency)
     result = run_calls(
         session,
@@ -174,11 +180,13 @@ def run_cycle(
         iso_ms(began.wall),
         duration_s=round(clock.monotonic() - began.monotonic, 3),
         interrupted=result.interrupted,
+        models=models_listed,
     )
     try:
         counter = store.append_cycle(rows, summary)
     except StoreError as exc:
-        log.error("csv_write_failed", error=str(exc), rows=len(rows))
+        store.note_error("state" if isinstance(exc, StateNotSaved) else "store", str(exc),
+                         clock.wall())  # fmt: skip
         raise
     log.info("cycle_finished", **dataclasses.asdict(summary), cycle_counter=counter)
     return Stored(rows, summary, counter)

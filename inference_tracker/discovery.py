@@ -12,7 +12,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inference_tracker.clock import Clock
-from inference_tracker.errors import ListingError
+from inference_tracker.errors import ConfigError, ListingError
 from inference_tracker.logs import EventLog
 from inference_tracker.net import (
     CONNECT_TIMEOUT_SECONDS,
@@ -180,9 +180,15 @@ def _get(
 
 
 def read_models_file(path: Path) -> list[Any]:
-    """A saved models-json page (for replaying a cycle offline)."""
+    """A saved models-json page (for replaying a cycle offline). The file is the user's own
+    argument: when it is missing or not a listing, that is a usage error (ConfigError)."""
     try:
         payload = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"--models-file {path}: file not found") from None
     except OSError as exc:
-        raise ListingError(f"cannot read models file {path}: {exc.strerror or exc}") from None
-    return parse_page(payload, str(path)).models
+        raise ConfigError(f"--models-file {path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return parse_page(payload, str(path)).models
+    except ListingError as exc:
+        raise ConfigError(f"--models-file: {exc}") from None

@@ -39,6 +39,42 @@ def atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
         raise StoreError(f"cannot write {path}: {strerror(exc)}") from None
 
 
+def probe_folder(folder: Path) -> None:
+    """Prove the folder takes a file: create, write, fsync and remove a probe file."""
+    probe = folder / f".probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"probe")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise StoreError(f"cannot write a file in {folder.absolute()}: {strerror(exc)}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def why_unusable(folder: Path) -> str | None:
+    """Why files could not be written in `folder` (or the folder made), without writing
+    anything; None when nothing stands in the way that can be seen from outside."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            return f"{existing} is a broken link"
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    try:
+        stats = os.statvfs(existing)
+    except OSError:
+        return None
+    return f"{existing}: no space left on device" if stats.f_bavail == 0 else None
+
+
 def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:

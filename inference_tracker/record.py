@@ -229,10 +229,16 @@ class CycleSummary:
     skipped: int = 0  # pairs deliberately not called (providers.toml): not failures
     duration_s: float | None = None  # None when rebuilt from the rows on disk
     interrupted: bool = False
+    models: int | None = None  # models the listing gave (None when rebuilt from the rows)
 
 
 def summarise(
-    rows: Sequence[Row], started: str, *, duration_s: float | None = None, interrupted: bool = False
+    rows: Sequence[Row],
+    started: str,
+    *,
+    duration_s: float | None = None,
+    interrupted: bool = False,
+    models: int | None = None,
 ) -> CycleSummary:
     ok = sum(1 for row in rows if row.get("error_class") == "ok")
     skipped = sum(1 for row in rows if row.get("error_class") in NOT_CALLED)
@@ -244,6 +250,7 @@ def summarise(
         skipped=skipped,
         duration_s=duration_s,
         interrupted=interrupted,
+        models=models,
     )
 
 

@@ -88,6 +88,11 @@ def _facts(status: dict[str, Any], paint: _Paint) -> Table:
             f"probe {settings['probe_id']}, buffer {settings['buffer']}"
         ),
     )
+    read = (
+        f"working folder {settings['working_folder']}\n"
+        f".env {settings['env_file'] or 'none'}\nSTATE_DIR {settings['state_dir']}"
+    )
+    facts.add_row(paint("Read"), paint(read))
     hf_token = "set" if settings["hf_token_set"] else "not set"
     hub_token = "set" if settings["hf_hub_token_set"] else "not set"
     facts.add_row(paint("Tokens"), paint(f"HF_TOKEN {hf_token}, HF_HUB_TOKEN {hub_token}"))
@@ -247,6 +252,20 @@ def _window_label(hours: int) -> str:
 
 def _short(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0")
+
+
+def span(seconds: float) -> str:
+    """A duration, coarse: '45s', '5m', '1h 5m', '2d 3h'."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return f"{int(seconds)}s"
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
 
 
 def ago(age: object) -> str:

@@ -13,12 +13,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inference_tracker.csvfile import RowsRead, read_csv
-from inference_tracker.record import ROW_KEY, Row, iso_ms, parse_iso
-from inference_tracker.render import ago
-from inference_tracker.state import State
+from inference_tracker.files import why_unusable
+from inference_tracker.record import ROW_KEY, CycleSummary, Row, iso_ms, parse_iso
+from inference_tracker.render import ago, plural, span
+from inference_tracker.state import ErrorNote, State
 from inference_tracker.store import Store, batch_files
 
 if TYPE_CHECKING:
@@ -141,6 +143,8 @@ class Snapshot:
     pending_rows: int = 0
     rows: list[Row] = field(default_factory=list)  # buffer, pending and archive, each row once
     problems: list[str] = field(default_factory=list)
+    failure: ErrorNote | None = None  # what last_failure.json holds (state.json could not)
+    oldest_unpushed: str | None = None  # the first cycle of the rows not yet pushed
 
 
 def read_snapshot(store: Store, *, now: datetime, hours: int) -> Snapshot:
@@ -149,7 +153,11 @@ def read_snapshot(store: Store, *, now: datetime, hours: int) -> Snapshot:
     Files are read in the direction rows move (buffer, then pending, then archive), so a push
     running meanwhile can make a row appear twice (dropped here by its key) but never vanish.
     """
-    snap = Snapshot(state=store.read_state())
+    snap = Snapshot(state=store.read_state(), failure=store.last_failure())
+    for folder in (store.buffer_path.parent, store.state_dir):
+        why = why_unusable(folder)
+        if why is not None and why not in snap.problems:
+            snap.problems.append(why)
     recovered = snap.state.recovered
     if recovered is not None:
         snap.problems.append(
@@ -171,6 +179,8 @@ def read_snapshot(store: Store, *, now: datetime, hours: int) -> Snapshot:
     for path in batch_files(store.pending_dir, snap.problems):
         snap.pending_batches += 1
         snap.pending_rows += take(read_csv(path))
+    unpushed = [row.get("cycle_timestamp_iso", "") for row in snap.rows]
+    snap.oldest_unpushed = min(unpushed) if unpushed else None
     # An archive file's mtime is when it was pushed; its rows are all older than that.
     since = (now - timedelta(hours=hours)).timestamp()
     for path in batch_files(store.archive_dir, snap.problems):
@@ -196,12 +206,14 @@ class SettingsView:
     push_interval_cycles: int
     probe_id: str
     buffer: str
-    state_dir: str
+    state_dir: str  # absolute: so status run from the wrong folder is obvious
     hf_token_set: bool
     hf_hub_token_set: bool
+    working_folder: str
+    env_file: str | None  # the .env file read, absolute; None when there is none
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SettingsView:
+    def from_settings(cls, settings: Settings, env_file: Path | None) -> SettingsView:
         return cls(
             repo=settings.hf_dataset_repo_id,
             target=settings.hf_dataset_target_filename,
@@ -209,9 +221,11 @@ class SettingsView:
             push_interval_cycles=settings.push_interval_cycles,
             probe_id=settings.probe_id,
             buffer=str(settings.local_csv_path),
-            state_dir=str(settings.state_folder),
+            state_dir=str(settings.state_folder.absolute()),
             hf_token_set=settings.hf_token is not None,
             hf_hub_token_set=settings.hf_hub_token is not None,
+            working_folder=str(Path.cwd()),
+            env_file=str(env_file.absolute()) if env_file is not None else None,
         )
 
 
@@ -224,23 +238,9 @@ def build_status(
     interval = settings.push_interval_cycles
     last_cycle = _with_age(state.last_cycle, "started", _CYCLE_KEYS, now)
     last_push = _with_age(state.last_push, "at", ("at", "rows", "commit_url"), now)
-    last_error = _pick(state.last_error, ("at", "where", "message"))
-
-    warnings: list[str] = []
-    stale = False
-    if last_cycle is None:
-        warnings.append("no cycle has run yet")
-    else:
-        age = last_cycle["age_s"]
-        limit = STALE_AFTER_INTERVALS * settings.interval_s
-        if isinstance(age, float) and age > limit:
-            stale = True
-            warnings.append(
-                f"the last cycle started {ago(age)}, more than twice "
-                f"SCHEDULE_INTERVAL_SECONDS ({settings.interval_s:g} s): is cron running?"
-            )
-        if last_cycle.get("interrupted") is True:
-            warnings.append("the last cycle was interrupted before all its calls ended")
+    error = _newest(state.last_error, snap.failure)
+    last_error = _pick(error, ("at", "where", "message"))
+    health = _health(snap, settings, error, now)
 
     window_rows = in_window(snap.rows, now=now, hours=hours)
     providers = provider_stats(window_rows, now=now, hours=hours)
@@ -250,7 +250,7 @@ def build_status(
         "cycle_counter": counter,
         "cycles_until_push": interval - counter % interval,
         "last_cycle": last_cycle,
-        "cron_stale": stale,
+        "cron_stale": health.cron_stale,
         "buffer_rows": snap.buffer_rows,
         "pending_batches": snap.pending_batches,
         "pending_rows": snap.pending_rows,
@@ -259,12 +259,95 @@ def build_status(
         "window_hours": hours,
         "window_rows": len(window_rows),
         "providers": [_provider_json(p) for p in providers],
-        "warnings": warnings,
+        "warnings": health.warnings,
         "problems": list(snap.problems),
     }
 
 
-_CYCLE_KEYS = ("started", "rows", "ok", "failed", "skipped", "duration_s", "interrupted")
+@dataclass
+class Health:
+    """What is wrong with the tracker itself (not with the providers), in words."""
+
+    cron_stale: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _health(
+    snap: Snapshot, settings: SettingsView, error: ErrorNote | None, now: datetime
+) -> Health:
+    health = Health()
+    cycle = snap.state.last_cycle
+    failed = _cycle_failure(error, cycle)
+    if cycle is None:
+        health.warnings.append(failed or "no cycle has run yet")
+    else:
+        age = _age(cycle.started, now)
+        if age is not None and age > STALE_AFTER_INTERVALS * settings.interval_s:
+            health.cron_stale = True
+            if failed is None:
+                health.warnings.append(
+                    f"the last cycle started {ago(age)}, more than twice "
+                    f"SCHEDULE_INTERVAL_SECONDS ({settings.interval_s:g} s): is cron running?"
+                )
+        if failed is not None:
+            health.warnings.append(failed)
+        if cycle.interrupted:
+            health.warnings.append("the last cycle was interrupted before all its calls ended")
+        if cycle.ok + cycle.failed == 0:
+            health.warnings.append(_measured_nothing(cycle))
+    waited = _age(snap.oldest_unpushed, now)
+    push_every = settings.push_interval_cycles * settings.interval_s
+    if settings.repo and waited is not None and waited > STALE_AFTER_INTERVALS * push_every:
+        push_error = snap.state.push_error
+        why = push_error.message if push_error else "no push has been tried (is cron pushing?)"
+        health.warnings.append(f"pushes have failed for {span(waited)}: {why}")
+    return health
+
+
+_CYCLE_FAILURES = {
+    "store": "could not store its rows",
+    "state": "stored its rows but not its count",
+    "listing": "was skipped",
+}
+
+
+def _cycle_failure(error: ErrorNote | None, cycle: CycleSummary | None) -> str | None:
+    """A failure of a cycle later than the last stored cycle, in words; else None."""
+    if error is None or error.where not in _CYCLE_FAILURES or error.at is None:
+        return None
+    if cycle is not None and error.at <= cycle.started:
+        return None
+    return f"the last cycle, at {error.at}, {_CYCLE_FAILURES[error.where]}: {error.message}"
+
+
+def _measured_nothing(cycle: CycleSummary) -> str:
+    if cycle.rows:
+        return "the last cycle measured nothing: every pair was skipped (providers.toml)"
+    if cycle.models == 0:
+        return "the last cycle measured nothing: the listing gave no model (check MODELS_API_URL)"
+    listed = "the listing" if cycle.models is None else plural(cycle.models, "model") + " listed"
+    return (
+        f"the last cycle measured nothing: {listed}, no live (model, provider) pair"
+        " (check MODELS_API_URL and the listing's filter)"
+    )
+
+
+def _newest(*errors: ErrorNote | None) -> ErrorNote | None:
+    """The latest of the errors recorded (ISO times in one format compare as text)."""
+    known = [error for error in errors if error is not None]
+    return max(known, key=lambda error: error.at or "") if known else None
+
+
+_CYCLE_KEYS = (
+    "started",
+    "rows",
+    "ok",
+    "failed",
+    "skipped",
+    "duration_s",
+    "interrupted",
+    "models",
+)
 
 
 def _pick(value: object, keys: Sequence[str]) -> dict[str, Any] | None:

@@ -53,12 +53,15 @@ class State:
     last_cycle: CycleSummary | None = None
     last_push: PushNote | None = None
     last_error: ErrorNote | None = None
+    push_error: ErrorNote | None = None  # the last push's failure, until a push succeeds
     buffer_bytes: int | None = None  # the buffer's size as the tracker last wrote it
     recovered: Recovery | None = None  # set when this state was rebuilt from the files
     extra: dict[str, Any] = field(default_factory=dict)  # keys a newer version wrote
 
     def note_error(self, where: str, message: str, at: datetime) -> None:
         self.last_error = ErrorNote(iso_ms(at), where, message)
+        if where == "push":
+            self.push_error = self.last_error
 
     def clear_error(self, *wheres: str) -> None:
         """Forget the last error when it was of a kind that just succeeded."""
@@ -74,6 +77,7 @@ class State:
 
     def record_push(self, note: PushNote) -> None:
         self.last_push = note
+        self.push_error = None
         self.clear_error("push")
 
     # --- JSON ------------------------------------------------------------------------------
@@ -105,6 +109,7 @@ class State:
             last_cycle=_part(data, "last_cycle", CycleSummary),
             last_push=_part(data, "last_push", PushNote),
             last_error=_part(data, "last_error", ErrorNote),
+            push_error=_part(data, "push_error", ErrorNote),
             buffer_bytes=_count(data, "buffer_bytes"),
             recovered=_part(data, "recovered", Recovery),
             extra={key: value for key, value in data.items() if key not in known},

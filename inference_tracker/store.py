@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -28,14 +29,21 @@ from inference_tracker.files import (
     atomic_write,
     file_lock,
     fsync_dir,
+    probe_folder,
     strerror,
+    why_unusable,
 )
 from inference_tracker.record import CycleSummary, Row, iso_ms, parse_iso, summarise
+from inference_tracker.render import plural
 from inference_tracker.state import ErrorNote, PushNote, Recovery, State, StateInvalid
 
 ARCHIVE_DAYS = 7
 LOCK_TIMEOUT_SECONDS = 60.0
 _EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+class StateNotSaved(StoreError):
+    """The cycle's rows are in the buffer, but state.json could not be written."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class Store:
         self.buffer_path = buffer_path
         self.state_dir = state_dir
         self.state_file = state_dir / "state.json"
+        self.failure_file = state_dir / "last_failure.json"  # when state.json cannot be written
         self.pending_dir = state_dir / "pending"
         self.archive_dir = state_dir / "archive"
         self.lock_timeout = lock_timeout
@@ -95,7 +104,22 @@ class Store:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StoreError(f"cannot create {folder}: {strerror(exc)}") from None
+                why = why_unusable(folder) or strerror(exc)
+                raise StoreError(f"cannot create {folder}: {why}") from None
+
+    def check_writable(self) -> None:
+        """Before any (billed) call: the buffer's folder and STATE_DIR take a file (created,
+        written, fsynced, removed), and the buffer and state.json, where they exist, are files.
+        Raises StoreError saying what stands in the way."""
+        try:
+            self.ensure_dirs()
+            for path in (self.buffer_path, self.state_file):
+                if path.exists() and not path.is_file():
+                    raise StoreError(f"{path} is a folder, not a file")
+            for folder in (self.buffer_path.parent, self.state_dir):
+                probe_folder(folder)
+        except StoreError as exc:
+            raise StoreError(f"cannot store rows: {exc}") from None
 
     def data_lock(self) -> contextlib.AbstractContextManager[None]:
         """Guards the buffer and state.json; held for milliseconds."""
@@ -167,12 +191,25 @@ class Store:
             return state
 
     def note_error(self, where: str, message: str, at: datetime) -> bool:
-        """Record the last error for status; best effort (False when it could not be kept)."""
+        """Record the last error for status, in state.json or, when that cannot be written,
+        in last_failure.json beside it. Best effort: False when neither could be written."""
         try:
             self.update_state(lambda state: state.note_error(where, message, at))
         except StoreError:
-            return False
+            note = {"at": iso_ms(at), "where": where, "message": message}
+            try:
+                atomic_write(self.failure_file, [json.dumps(note).encode()])
+            except StoreError:
+                return False
         return True
+
+    def last_failure(self) -> ErrorNote | None:
+        """The failure last_failure.json holds, if any (what state.json could not take)."""
+        try:
+            data = json.loads(self.failure_file.read_bytes())
+            return ErrorNote(str(data["at"]), str(data["where"]), str(data["message"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     # the buffer
 
@@ -188,7 +225,15 @@ class Store:
             chunks.append(encode_rows(rows, header=not existing))
             atomic_write(self.buffer_path, chunks)
             state.record_cycle(summary, buffer_bytes=sum(len(chunk) for chunk in chunks))
-            self.write_state(state)
+            try:
+                self.write_state(state)
+            except StoreError as exc:
+                raise StateNotSaved(
+                    f"the {plural(len(rows), 'row')} of this cycle are stored in "
+                    f"{self.buffer_path}, but the cycle counter did not advance: {exc}"
+                ) from None
+            with contextlib.suppress(OSError):
+                self.failure_file.unlink(missing_ok=True)  # a stored cycle resolves it
             return state.cycle_counter
 
     def _buffer_bytes(self) -> bytes:

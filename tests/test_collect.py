@@ -256,7 +256,10 @@ def test_rows_that_cannot_be_written_exit_1_naming_the_place(
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    assert f"Error: cannot create {tmp_path / 'file'}" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: cannot store rows: cannot create {tmp_path / 'file'}: "
+        f"{tmp_path / 'file'} is not a folder"
+    )
     assert "Traceback" not in result.stderr
 
 

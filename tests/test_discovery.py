@@ -19,6 +19,7 @@ from inference_tracker.discovery import (
     parse_page,
     read_models_file,
 )
+from inference_tracker.errors import ConfigError
 from tests.helpers import quiet_log
 
 URL = "https://hub.test/models-json?inference_provider=all&pipeline_tag=text-generation"
@@ -202,5 +203,8 @@ def test_models_file(tmp_path: Path) -> None:
     path = tmp_path / "models.json"
     path.write_text(json.dumps({"models": [{"id": "a/b"}]}))
     assert read_models_file(path) == [{"id": "a/b"}]
-    with pytest.raises(ListingError, match="cannot read models file"):
+    with pytest.raises(ConfigError, match=r"^--models-file .*missing.json: file not found$"):
         read_models_file(tmp_path / "missing.json")
+    path.write_text("<html>")
+    with pytest.raises(ConfigError, match=r"^--models-file: model listing from .* is HTML"):
+        read_models_file(path)

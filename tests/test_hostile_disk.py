@@ -39,9 +39,10 @@ def test_disk_full_exits_1_and_keeps_what_was_stored(
     result = run_cli("collect", "--no-push")
     monkeypatch.undo()
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: cannot write {Path('metrics_buffer.csv')}: no space left on device"
+    assert result.stderr.splitlines()[-1] == (  # found before any call was made
+        f"Error: cannot store rows: cannot write a file in {tmp_path}: no space left on device"
     )
+    assert len(router.seen) == 2  # the first cycle's calls only
     assert (tmp_path / "metrics_buffer.csv").read_bytes() == before
     assert (tmp_path / ".tracker" / "state.json").read_bytes() == state_before
     assert [p.name for p in tmp_path.glob(".*tmp*")] == []
@@ -54,7 +55,8 @@ def test_buffer_folder_that_cannot_be_created(
     monkeypatch.setenv("LOCAL_CSV_PATH", str(tmp_path / "blocker" / "sub" / "buf.csv"))
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    assert "Error: cannot create" in result.stderr and "blocker" in result.stderr
+    assert "Error: cannot store rows: cannot create" in result.stderr
+    assert "blocker is not a folder" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -92,5 +94,5 @@ def test_an_unusable_state_dir_stops_collect_before_any_call(
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "afile"))
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1].startswith("Error: cannot create")
+    assert result.stderr.splitlines()[-1].startswith("Error: cannot store rows: cannot create")
     assert router.seen == []  # no billed call whose row could not be kept

@@ -280,6 +280,8 @@ SETTINGS = report.SettingsView(
     state_dir=".tracker",
     hf_token_set=True,
     hf_hub_token_set=False,
+    working_folder="/srv/tracker",
+    env_file=None,
 )
 TOP_KEYS = {
     "generated_at",
@@ -353,6 +355,8 @@ def test_status_json_shape() -> None:
         "state_dir": ".tracker",
         "hf_token_set": True,
         "hf_hub_token_set": False,
+        "working_folder": "/srv/tracker",
+        "env_file": None,
     }
     (groq,) = data["providers"]
     assert set(groq) == PROVIDER_KEYS

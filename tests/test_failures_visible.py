@@ -1,0 +1,230 @@
+"""Nothing fails silently: every failure of a cycle or a push reaches `status`, and collect
+checks that its rows can be kept before it spends money on calls (issue 10, parts 2 and 3)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inference_tracker.csvfile import read_csv
+from inference_tracker.errors import StoreError
+from inference_tracker.state import State
+from inference_tracker.store import Store
+from tests.fakes.router import FakeRouter, World, listing
+from tests.helpers import run_cli
+from tests.rows import make_row, summary_of
+
+TOKEN = "hf_" + "Fa1l" * 9
+
+
+@pytest.fixture
+def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
+    with FakeRouter(World(listing=listing({"org/m": ["groq", "together"]}))) as fake:
+        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
+        monkeypatch.setenv("ROUTER_BASE_URL", fake.url)
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        yield fake
+
+
+def status_json(*args: str) -> dict[str, Any]:
+    result = run_cli("status", "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def store_at(tmp_path: Path) -> Store:
+    return Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
+
+
+# --- collect checks before spending ----------------------------------------------------------
+
+
+def test_a_buffer_that_cannot_be_written_stops_collect_before_any_call_and_status_says_so(
+    router: FakeRouter, tmp_path: Path
+) -> None:
+    (tmp_path / "metrics_buffer.csv").mkdir()  # a folder where the buffer file should be
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "Error: cannot store rows: metrics_buffer.csv is a folder, not a file"
+    )
+    assert router.seen == []
+    status = status_json()
+    assert status["last_error"]["where"] == "store"
+    assert "metrics_buffer.csv is a folder" in status["last_error"]["message"]
+    assert any("could not store" in w for w in status["warnings"]), status["warnings"]
+
+
+def test_a_disk_that_takes_no_file_stops_collect_before_any_call(
+    router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", no_space)
+        result = run_cli("collect", "--no-push")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith("Error: cannot store rows: ")
+    assert "no space left on device" in result.stderr.splitlines()[-1]
+    assert router.seen == []
+    assert [p.name for p in tmp_path.rglob(".probe*")] == []  # the probe file was removed
+
+
+def test_a_state_json_that_is_a_folder_is_recorded_where_status_finds_it(
+    router: FakeRouter, tmp_path: Path
+) -> None:
+    assert run_cli("collect", "--no-push").exit_code == 0
+    state_file = tmp_path / ".tracker" / "state.json"
+    state_file.unlink()
+    state_file.mkdir()
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 1
+    assert "state.json is a folder, not a file" in result.stderr.splitlines()[-1]
+    assert len(router.seen) == 2  # the first cycle only
+    status = status_json()
+    assert status["last_error"]["where"] == "store"
+    assert "state.json is a folder" in status["last_error"]["message"]
+    assert any("state.json" in p for p in status["problems"]), status["problems"]
+
+
+def test_rows_stored_but_state_not_written_says_exactly_that(
+    router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot(self: Store, state: State) -> None:
+        raise StoreError(f"cannot write {self.state_file}: no space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "write_state", cannot)
+        result = run_cli("collect", "--no-push")
+    assert result.exit_code == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("Error: the 2 rows of this cycle are stored in metrics_buffer.csv,")
+    assert "the cycle counter did not advance" in last
+    assert "no space left on device" in last
+    assert len(read_csv(tmp_path / "metrics_buffer.csv").rows) == 2
+    status = status_json()
+    assert status["last_error"]["where"] == "state"
+    assert status["buffer_rows"] == 2
+
+
+def test_a_stored_cycle_clears_the_recorded_failure(router: FakeRouter, tmp_path: Path) -> None:
+    (tmp_path / "metrics_buffer.csv").mkdir()
+    assert run_cli("collect", "--no-push").exit_code == 1
+    (tmp_path / "metrics_buffer.csv").rmdir()
+    assert run_cli("collect", "--no-push").exit_code == 0
+    status = status_json()
+    assert status["last_error"] is None
+    assert not any("could not store" in w for w in status["warnings"])
+
+
+def test_a_models_file_that_does_not_exist_is_a_usage_error(router: FakeRouter) -> None:
+    result = run_cli("collect", "--models-file", "nope.json")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "Error: --models-file nope.json: file not found",
+    ]
+    assert router.seen == []
+
+
+# --- status shows every failure ---------------------------------------------------------------
+
+
+def test_cron_is_not_blamed_when_cycles_run_but_fail_to_store(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    store = store_at(tmp_path)
+    rows = [make_row(0, start=now - timedelta(minutes=30))]
+    store.append_cycle(rows, summary_of(rows))
+    store.note_error("store", "cannot store rows: no space left on device", now)
+    status = status_json()
+    assert status["cron_stale"] is True
+    assert not any("is cron running" in w for w in status["warnings"]), status["warnings"]
+    assert any(
+        "could not store its rows" in w and "no space left" in w for w in status["warnings"]
+    ), status["warnings"]
+
+
+def test_pushes_failing_for_two_push_intervals_is_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASET_REPO_ID", "me/metrics")
+    now = datetime.now(UTC)
+    store = store_at(tmp_path)
+    for minutes in (65, 35, 5):
+        rows = [make_row(0, start=now - timedelta(minutes=minutes))]
+        store.append_cycle(rows, summary_of(rows))
+    store.note_error("push", "Hub failed: 503 Service Unavailable", now - timedelta(minutes=5))
+    warnings = status_json()["warnings"]
+    assert "pushes have failed for 1h 5m: Hub failed: 503 Service Unavailable" in warnings
+
+
+def test_rows_waiting_less_than_two_push_intervals_are_no_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASET_REPO_ID", "me/metrics")
+    now = datetime.now(UTC)
+    store = store_at(tmp_path)
+    rows = [make_row(0, start=now - timedelta(minutes=50))]  # 2 x 6 x 5 min = 60 min
+    store.append_cycle(rows, summary_of(rows))
+    assert not any("pushes have failed" in w for w in status_json()["warnings"])
+
+
+def test_an_empty_listing_is_a_warning_in_the_log_and_in_status(
+    router: FakeRouter, tmp_path: Path
+) -> None:
+    router.world.listing = listing({})
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 0
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    [warning] = [e for e in events if e["event"] == "nothing_to_measure"]
+    assert warning["models"] == 0 and warning["pairs"] == 0
+    assert any("the last cycle measured nothing" in w for w in status_json()["warnings"])
+
+
+def test_a_listing_without_live_pairs_is_a_warning_too(router: FakeRouter, tmp_path: Path) -> None:
+    router.world.listing = listing({"org/m": ["groq"]}, extra_status="error")
+    assert run_cli("collect", "--no-push").exit_code == 0
+    warnings = status_json()["warnings"]
+    assert any("1 model listed, no live (model, provider) pair" in w for w in warnings), warnings
+
+
+def test_status_says_which_folder_env_file_and_state_dir_it_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = status_json()["settings"]
+    assert settings["working_folder"] == str(tmp_path)
+    assert settings["env_file"] is None
+    assert settings["state_dir"] == str(tmp_path / ".tracker")
+    (tmp_path / ".env").write_text("PROBE_ID=from-env-file\n")
+    monkeypatch.delenv("PROBE_ID")
+    settings = status_json()["settings"]
+    assert settings["env_file"] == str(tmp_path / ".env")
+    text = run_cli("status").stdout
+    assert f"working folder {tmp_path}" in text and f".env {tmp_path / '.env'}" in text
+
+
+def test_a_hand_edited_state_with_impossible_values_is_a_problem(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    rows = [make_row(0)]
+    store.append_cycle(rows, summary_of(rows))
+    store.state_file.write_text(json.dumps({"cycle_counter": -3}))
+    status = status_json()
+    assert status["cycle_counter"] == 1
+    assert any("rebuilt" in p and "not a count" in p for p in status["problems"])
+
+
+def test_status_finds_a_storage_folder_it_could_not_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "blocker").write_text("")
+    monkeypatch.setenv("LOCAL_CSV_PATH", str(tmp_path / "blocker" / "buf.csv"))
+    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+    problems = status_json()["problems"]
+    assert any("blocker" in p and "not a folder" in p for p in problems), problems
