@@ -127,6 +127,13 @@ def _context() -> Context:
     return Context(settings, log, scrub)
 
 
+def _typos() -> list[str]:
+    """Names in the environment or .env that look like misspelt settings."""
+    from inference_tracker.config import env_file_in_use, unknown_setting_warnings
+
+    return unknown_setting_warnings(os.environ, env_file_in_use())
+
+
 def _store(ctx: Context) -> Store:
     return Store(
         ctx.settings.local_csv_path,
@@ -183,6 +190,8 @@ def collect(
     with _boundary():
         ctx = _context()
     with _boundary(ctx.scrub):
+        for typo in _typos():
+            ctx.log.warning("unknown_setting", detail=typo)
         code = _collect(ctx, dry_run=dry_run, no_push=no_push, models_file=models_file)
     raise typer.Exit(code)
 
@@ -346,6 +355,30 @@ def _push(ctx: Context, store: Store, lock_wait: float | None = None) -> None:
         sys.stdout.write(ctx.scrub(line) + "\n")
 
 
+# --- check -----------------------------------------------------------------------------------
+
+
+@app.command()
+def check(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of the lines.")
+    ] = False,
+) -> None:
+    """Verify the set-up in seconds, writing nothing: settings, providers.toml, storage,
+    the listing, HF_TOKEN, and write access to the dataset. Run it after setting up."""
+    from inference_tracker import check as checks
+    from inference_tracker.net import make_session
+
+    with _boundary():
+        ctx = _context()
+    with _boundary(ctx.scrub):
+        results = checks.run_checks(
+            ctx.settings, session=make_session(4), clock=CLOCK, warnings=_typos()
+        )
+        sys.stdout.write(ctx.scrub(checks.render_checks(results, as_json=as_json)) + "\n")
+    raise typer.Exit(checks.exit_code(results))
+
+
 # --- status ----------------------------------------------------------------------------------
 
 
@@ -373,9 +406,9 @@ def status(
         from inference_tracker.config import env_file_in_use
 
         view = report.SettingsView.from_settings(ctx.settings, env_file_in_use())
-        data = report.scrub_all(
-            report.build_status(snapshot, view, now=now, hours=hours), ctx.scrub
-        )
+        status = report.build_status(snapshot, view, now=now, hours=hours)
+        status["warnings"] += _typos()
+        data = report.scrub_all(status, ctx.scrub)
         if as_json:
             text = render.render_json(data)
         else:

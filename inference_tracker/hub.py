@@ -86,6 +86,15 @@ class HubBusy(HubFailure):
         self.status = status
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """The Hub answered a request with an error status (not worth retrying)."""
+
+    status: int
+    reason: str  # the Hub's own first line (X-Error-Message or the JSON error)
+    repo_not_found: bool  # the repo does not exist, or is private and the token cannot see it
+
+
 class Hub:
     """A session with the Hub for one push or check, as `with Hub(...) as hub:`."""
 
@@ -180,6 +189,36 @@ class Hub:
                 raise HubConflict(f"{repo_id} changed since {parent[:8]}") from None
             raise
         return info.commit_url
+
+    def whoami(self) -> dict[str, Any]:
+        """GET /api/whoami-v2 for this session's token: the account, its orgs, and the token's
+        role and (fine-grained) permissions under auth.accessToken."""
+        answer: dict[str, Any] = self.api.whoami()
+        return answer
+
+    def repo_exists(self, repo_id: str) -> bool:
+        """Whether the dataset exists as this token sees it (a private one it cannot see does
+        not)."""
+        return self.api.repo_exists(repo_id, repo_type=REPO_TYPE)
+
+    def can_write(self, repo_id: str) -> None:
+        """Raises unless this token may write the dataset's content (GET .../auth-check/write):
+        403 when it may only read it, RepositoryNotFoundError when it cannot see it."""
+        self.api.auth_check(repo_id, repo_type=REPO_TYPE, write=True)
+
+    def create_repo(self, repo_id: str, *, private: bool) -> None:
+        """Create the dataset; one that exists already is left as it is."""
+        self.api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
+
+    @staticmethod
+    def refusal(exc: BaseException) -> Refusal | None:
+        """The status and the Hub's words when `exc` is an error answer from the Hub (401, 403,
+        404...); None for anything else (no answer, a retried status, a bug)."""
+        if not isinstance(exc, HfHubHTTPError) or exc.response is None:
+            return None
+        detail = (exc.server_message or "").strip().splitlines()
+        reason = (detail[0] if detail else exc.response.reason_phrase or "").strip()
+        return Refusal(exc.response.status_code, reason, isinstance(exc, RepositoryNotFoundError))
 
     def _headers(self) -> dict[str, str]:
         return {

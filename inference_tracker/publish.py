@@ -44,6 +44,7 @@ class Destination:
     endpoint: str
     token: str = field(repr=False)
     probe_id: str
+    private: bool = False  # a dataset the first push creates is private
 
     @property
     def shard_mode(self) -> bool:
@@ -94,6 +95,7 @@ def destination_from_settings(settings: Settings) -> Destination:
         endpoint=settings.hf_endpoint,
         token=token,
         probe_id=settings.probe_id,
+        private=settings.hf_dataset_private,
     )
 
 
@@ -140,12 +142,22 @@ def push_pending(
             clock=clock,
             on_retry=lambda what: log.warning("hub_retry", request=what),
         )
+
+        def attempt() -> tuple[str | None, int, int]:
+            if destination.shard_mode:
+                return _push_shards(hub, destination, loaded, rows, cycles)
+            return _push_append(hub, destination, loaded, cycles, log)
+
         try:
             with hub:
-                if destination.shard_mode:
-                    url, files, duplicates = _push_shards(hub, destination, loaded, rows, cycles)
-                else:
-                    url, files, duplicates = _push_append(hub, destination, loaded, cycles, log)
+                try:
+                    url, files, duplicates = attempt()
+                except Exception as exc:
+                    refusal = hub.refusal(exc)
+                    if refusal is None or not refusal.repo_not_found:
+                        raise
+                    _create(hub, destination, log)
+                    url, files, duplicates = attempt()
         except Exception as exc:
             message = _failure_message(exc, hub, destination)
             if message is None:
@@ -176,6 +188,23 @@ def push_pending(
             commit_url=url,
         )
         return PushResult(rows, files, len(batches), url, duplicates)
+
+
+def _create(hub: Hub, destination: Destination, log: EventLog) -> None:
+    """The first push makes the dataset, as huggingface_hub's CommitScheduler does."""
+    try:
+        hub.create_repo(destination.repo_id, private=destination.private)
+    except Exception as exc:
+        refusal = hub.refusal(exc)
+        if refusal is None:
+            raise
+        raise PushError(
+            f"dataset {destination.repo_id} does not exist at {destination.endpoint} and could"
+            f" not be created: {refusal.status} {refusal.reason} (check HF_DATASET_REPO_ID and"
+            " that HF_HUB_TOKEN may create datasets there)"
+        ) from None
+    visibility = "private" if destination.private else "public"
+    log.info("dataset_created", repo=destination.repo_id, visibility=visibility)
 
 
 def _load(batch: Batch, log: EventLog) -> Loaded:

@@ -477,8 +477,10 @@ def _closed_port() -> int:
             "Hub refused the commit: 403 You don't have the rights to create a commit in this repository",
         ),
         (
-            lambda hub: hub.repos.clear(),
-            "dataset me/inference-metrics not found at {url} (check HF_DATASET_REPO_ID and that HF_HUB_TOKEN can see it)",
+            lambda hub: (hub.repos.clear(), hub.fail("create", 403)),
+            "dataset me/inference-metrics does not exist at {url} and could not be created: 403"
+            " You don't have the rights to create a commit in this repository (check"
+            " HF_DATASET_REPO_ID and that HF_HUB_TOKEN may create datasets there)",
         ),
         (lambda hub: hub.fail("commit", 502), "Hub failed: 502 Bad Gateway"),
         (lambda hub: hub.fail("preupload", 503, times=None), "Hub failed: 503 Service Unavailable"),

@@ -148,9 +148,12 @@ def test_a_failed_push_exits_1_with_one_clear_line_and_loses_nothing(
         expected = "Error: Hub refused the commit: 401 Invalid credentials in Authorization header"
     elif case == "404":
         monkeypatch.setenv("HF_DATASET_REPO_ID", "me/x")
+        words = "You don't have the rights to create a dataset under this namespace"
+        hub.fail("create", 403, body={"error": words}, headers={"X-Error-Message": words})
         expected = (
-            f"Error: dataset me/x not found at {hub.url}"
-            " (check HF_DATASET_REPO_ID and that HF_HUB_TOKEN can see it)"
+            f"Error: dataset me/x does not exist at {hub.url} and could not be created:"
+            f" 403 {words} (check HF_DATASET_REPO_ID and that HF_HUB_TOKEN may create"
+            " datasets there)"
         )
     elif case == "refused":
         endpoint = f"http://127.0.0.1:{_closed_port()}"
@@ -295,3 +298,19 @@ def test_six_cycles_with_hub_failures_and_repeated_pushes_hold_every_row_once(
     assert_each_once(dataset_rows(hub), pushed)
     assert hub.tokens_seen == {HUB_TOKEN}
     assert all(s.headers.get("Authorization") == f"Bearer {INFERENCE_TOKEN}" for s in router.seen)
+
+
+@pytest.mark.parametrize("private", [False, True])
+def test_the_first_push_creates_the_dataset(
+    hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private: bool
+) -> None:
+    expected = buffer_cycles(tmp_path, 2)
+    monkeypatch.setenv("HF_DATASET_REPO_ID", "me/new-metrics")
+    monkeypatch.setenv("HF_DATASET_PRIVATE", str(private).lower())
+    result = run_cli("push")
+    assert result.exit_code == 0, result.stderr
+    created = [line for line in result.stderr.splitlines() if '"dataset_created"' in line]
+    visibility = "private" if private else "public"
+    assert len(created) == 1 and f'"visibility": "{visibility}"' in created[0]
+    assert hub.repo("me/new-metrics").private is private
+    assert_each_once(dataset_rows(hub, "me/new-metrics"), expected)

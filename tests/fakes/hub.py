@@ -12,7 +12,16 @@ utils/_http.py):
   404 with X-Error-Code EntryNotFound / RevisionNotFound / RepoNotFound.
 - GET /api/{type}s/{repo}[/revision/{rev}]: repo info (sha, siblings).
 - GET /api/{type}s/{repo}/tree/{rev}[/{path}]: the file listing.
-- POST /api/{type}s/{repo}/paths-info/{rev}, POST /api/validate-yaml, POST /api/repos/create.
+- POST /api/{type}s/{repo}/paths-info/{rev}, POST /api/validate-yaml.
+- POST /api/repos/create: what HfApi.create_repo sends ({name, organization, type,
+  visibility}); 409 when the repo exists (the client's exist_ok takes it), 403 when the token
+  may not create repos under that namespace.
+- GET /api/whoami-v2: the account behind a token, its orgs, and the token's role and
+  fine-grained permissions (`users`, built with `whoami_body` and `scope`); 401 for an unknown
+  token.
+- GET /api/{type}s/{repo}/auth-check[/write]: 200 when the token may read (write) the repo,
+  403 when it may read but not write, 404 RepoNotFound when the repo does not exist or is
+  private and the token cannot see it.
 
 Repos live in memory with their whole commit history. Faults can be injected per endpoint: a
 status code with the Hub's own kind of body, "hang" (never answer), "reset" (close the
@@ -54,11 +63,17 @@ ENDPOINTS = (
     "paths-info",
     "validate-yaml",
     "create",
+    "whoami",
+    "auth-check",
 )
 LFS_THRESHOLD = 10 * 1024 * 1024
 GITATTRIBUTES = (
     b"*.parquet filter=lfs diff=lfs merge=lfs -text\n*.arrow filter=lfs diff=lfs merge=lfs -text\n"
 )
+
+DEFAULT_USER = "me"  # the account behind a token that `users` does not describe
+WRITE_ROLES = ("write", "admin")  # classic token roles (and org roles) that write repos
+CREATE_ORG_ROLES = ("write", "admin", "contributor")  # org roles that may create repos
 
 # The Hub's own words for each failure (bodies as JSON {"error": ...} plus X-Error-Message).
 MESSAGES = {
@@ -81,6 +96,92 @@ CDN_PAGE = (
 def git_blob_oid(data: bytes) -> str:
     """What `git hash-object` says: the oid the Hub reports for a regular file."""
     return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def _oid(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:24]
+
+
+def scope(entity: str, *permissions: str, kind: str = "user") -> dict[str, Any]:
+    """One entry of a fine-grained token's `scoped` list: permissions on a user, an org or a
+    repo (kind "model"/"dataset"/"space", entity "owner/name")."""
+    return {
+        "entity": {"_id": _oid(f"{kind}:{entity}"), "type": kind, "name": entity},
+        "permissions": list(permissions),
+    }
+
+
+def whoami_body(
+    name: str = DEFAULT_USER,
+    role: str = "write",
+    *,
+    orgs: dict[str, str] | None = None,
+    global_permissions: list[str] | None = None,
+    scoped: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What GET /api/whoami-v2 answers for a user's access token. `role` is the token's:
+    "read", "write" or "fineGrained" (then `global_permissions` and `scoped` say what it may
+    do); `orgs` maps each org the user belongs to to the user's role in it."""
+    access: dict[str, Any] = {
+        "displayName": "inference-tracker",
+        "role": role,
+        "createdAt": "2025-01-01T00:00:00.000Z",
+    }
+    if role == "fineGrained":
+        access["fineGrained"] = {
+            "canReadGatedRepos": False,
+            "global": list(global_permissions or []),
+            "scoped": list(scoped or []),
+        }
+    return {
+        "type": "user",
+        "id": _oid(f"user:{name}"),
+        "name": name,
+        "fullname": name.title(),
+        "email": f"{name}@example.com",
+        "emailVerified": True,
+        "canPay": False,
+        "isPro": False,
+        "periodEnd": None,
+        "avatarUrl": f"/avatars/{_oid(name)}.svg",
+        "orgs": [
+            {
+                "type": "org",
+                "id": _oid(f"org:{org}"),
+                "name": org,
+                "fullname": org.title(),
+                "email": None,
+                "canPay": False,
+                "periodEnd": None,
+                "avatarUrl": f"/avatars/{_oid(org)}.svg",
+                "roleInOrg": org_role,
+            }
+            for org, org_role in (orgs or {}).items()
+        ],
+        "auth": {"type": "access_token", "accessToken": access},
+    }
+
+
+def _permissions_on(body: dict[str, Any], namespace: str, repo_id: str | None) -> set[str]:
+    """A fine-grained token's permissions on a namespace (and on one repo in it)."""
+    fine = body["auth"]["accessToken"].get("fineGrained") or {}
+    found: set[str] = set()
+    for item in fine.get("scoped", []):
+        entity = item["entity"]
+        if (entity["type"] in ("user", "org") and entity["name"] == namespace) or (
+            repo_id is not None and entity["name"] == repo_id
+        ):
+            found.update(item["permissions"])
+    return found
+
+
+def _classic_write(body: dict[str, Any]) -> bool:
+    """What the token may do on the commit endpoints, which know only "write" or "read"."""
+    access = body["auth"]["accessToken"]
+    if access["role"] == "fineGrained":
+        scoped = access["fineGrained"].get("scoped", [])
+        return any("repo.write" in item["permissions"] for item in scoped)
+    return access["role"] in WRITE_ROLES
 
 
 @dataclass
@@ -149,12 +250,24 @@ class FakeHub:
         self,
         *,
         tokens: dict[str, str] | None = None,
+        users: dict[str, dict[str, Any]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         hang_limit: float = 30.0,
     ) -> None:
-        """`tokens` maps a bearer token to "write" or "read"; None accepts any token as write."""
+        """`tokens` maps a bearer token to "write" or "read"; None accepts any token as write.
+
+        `users` maps a bearer token to its whoami-v2 answer (`whoami_body`): that token then
+        sees, writes and creates repos by its account, orgs and permissions, as on the Hub.
+        Its tokens join `tokens` (as "write" when they may write repos at all); with `users`
+        and no `tokens`, only those tokens are known. A token that `tokens` knows and `users`
+        does not is user "me", with the role `tokens` gives it."""
+        if users is not None:
+            tokens = dict(tokens or {})
+            for token, body in users.items():
+                tokens.setdefault(token, "write" if _classic_write(body) else "read")
         self.tokens = tokens
+        self.users = dict(users or {})
         self.repos: dict[tuple[str, str], Repo] = {}
         self.faults: list[Fault] = []
         self.requests: list[Seen] = []
@@ -274,6 +387,18 @@ class FakeHub:
 
     def repo(self, repo_id: str, repo_type: str = "dataset") -> Repo:
         return self.repos[(repo_type, repo_id)]
+
+    def whoami_for(self, token: str | None) -> dict[str, Any] | None:
+        """The whoami-v2 answer for `token`; None for no token or one the Hub does not know."""
+        if token is None:
+            return None
+        if token in self.users:
+            return self.users[token]
+        if self.tokens is None:
+            return whoami_body()
+        if token in self.tokens:
+            return whoami_body(role=self.tokens[token])
+        return None
 
     def files(
         self, repo_id: str, repo_type: str = "dataset", revision: str = "main"
@@ -460,6 +585,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(
         self, endpoint: str, path: str, query: dict[str, list[str]], body: bytes, token: str | None
     ) -> Answer:
+        if endpoint == "whoami":
+            who = self.hub.whoami_for(token)
+            if who is None:
+                raise HubError(401, MESSAGES[401])
+            return _json(who)
         if endpoint == "validate-yaml":
             self._auth(token, write=False, repo=None)
             return _validate_yaml(body)
@@ -477,6 +607,8 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None:
             raise HubError(404, "Not Found")
         kind, ns, name, rest = match.groups()
+        if endpoint == "auth-check":
+            return self._auth_check(REPO_TYPES[kind], f"{ns}/{name}", rest or "", token)
         write = endpoint in ("preupload", "commit")
         repo = self._repo(REPO_TYPES[kind], f"{ns}/{name}", token, write=write)
         rest = rest or ""
@@ -516,21 +648,85 @@ class _Handler(BaseHTTPRequestHandler):
     def _repo(self, repo_type: str, repo_id: str, token: str | None, *, write: bool) -> Repo:
         repo = self.hub.repos.get((repo_type, repo_id))
         self._auth(token, write=write, repo=repo)
-        if repo is None:
+        if repo is None or not self._may_see(token, repo):
             raise HubError(404, "Repository not found", "RepoNotFound")
         return repo
 
+    # what a token may do, by its account (for tokens `users` describes; others as `tokens`)
+
+    def _may_see(self, token: str | None, repo: Repo) -> bool:
+        who = self.hub.users.get(token) if token is not None else None
+        if not repo.private or who is None:
+            return True  # a private repo and no token was refused by _auth already
+        namespace = repo.repo_id.split("/")[0]
+        if who["auth"]["accessToken"]["role"] == "fineGrained":
+            return bool(_permissions_on(who, namespace, repo.repo_id))
+        return namespace == who["name"] or namespace in {o["name"] for o in who["orgs"]}
+
+    def _may_write(self, token: str | None, repo_id: str) -> bool:
+        if token is None:
+            return False
+        who = self.hub.users.get(token)
+        if who is None:
+            return self.hub.tokens is None or self.hub.tokens.get(token) == "write"
+        namespace = repo_id.split("/")[0]
+        access = who["auth"]["accessToken"]
+        if access["role"] == "fineGrained":
+            granted = _permissions_on(who, namespace, repo_id)
+            return bool(granted & {"repo.write", "repo.content.write"})
+        if access["role"] not in WRITE_ROLES:
+            return False
+        org_roles = {o["name"]: o.get("roleInOrg") for o in who["orgs"]}
+        return namespace == who["name"] or org_roles.get(namespace) in WRITE_ROLES
+
+    def _may_create(self, token: str, namespace: str) -> bool:
+        who = self.hub.users.get(token)
+        if who is None:
+            return self.hub.tokens is None or self.hub.tokens.get(token) == "write"
+        access = who["auth"]["accessToken"]
+        if access["role"] == "fineGrained":
+            return "repo.write" in _permissions_on(who, namespace, None)
+        if access["role"] not in WRITE_ROLES:
+            return False
+        org_roles = {o["name"]: o.get("roleInOrg") for o in who["orgs"]}
+        return namespace == who["name"] or org_roles.get(namespace) in CREATE_ORG_ROLES
+
+    def _auth_check(self, repo_type: str, repo_id: str, rest: str, token: str | None) -> Answer:
+        """GET .../auth-check[/write]: the Hub's repo guard and nothing else (200 "OK")."""
+        if rest.rstrip("/") not in ("auth-check", "auth-check/write"):
+            raise HubError(404, "Not Found")
+        write = rest.rstrip("/").endswith("/write")
+        self._repo(repo_type, repo_id, token, write=False)
+        if write and token is None:
+            raise HubError(401, "You must be authenticated to access this resource")
+        if write and not self._may_write(token, repo_id):
+            raise HubError(403, "You don't have write access to this repository")
+        return Answer(200, b"OK", content_type="text/plain; charset=utf-8")
+
     def _create(self, token: str | None, body: bytes) -> Answer:
-        self._auth(token, write=True, repo=None)
+        """What HfApi.create_repo sends: {name, organization, type, visibility} ("private":
+        bool from older clients)."""
+        self._auth(token, write=False, repo=None)
+        if token is None:
+            raise HubError(401, "You must be authenticated to access this resource")
         data = json.loads(body or b"{}")
-        name, org = data.get("name"), data.get("organization") or "user"
+        who = self.hub.whoami_for(token) or whoami_body()
+        name, org = data.get("name"), data.get("organization") or who["name"]
         repo_type = data.get("type") or "model"
         repo_id = f"{org}/{name}"
+        private = data.get("visibility", "private" if data.get("private") else "public")
         with self.hub._lock:
+            if not self._may_create(token, org):
+                raise HubError(
+                    403, f"You don't have the rights to create a {repo_type} under this namespace"
+                )
+            url = f"{self.hub.url}/{URL_PREFIX[repo_type]}{repo_id}"
             if (repo_type, repo_id) in self.hub.repos:
-                raise HubError(409, "You already created this repo")
-            self.hub.create_repo(repo_id, repo_type, private=bool(data.get("private")))
-        return _json({"url": f"{self.hub.url}/{URL_PREFIX[repo_type]}{repo_id}", "name": repo_id})
+                # The conflict names the repo too: the client's exist_ok reads its "url".
+                message = f"You already created this {repo_type} repo"
+                return _json({"error": message, "url": url}, 409, **{"X-Error-Message": message})
+            self.hub.create_repo(repo_id, repo_type, private=private == "private")
+        return _json({"url": url, "name": repo_id, "id": _oid(f"{repo_type}:{repo_id}")})
 
     def _apply_commit(self, repo: Repo, base: Commit, body: bytes) -> Answer:
         if "application/x-ndjson" not in self.headers.get("Content-Type", ""):
@@ -630,6 +826,8 @@ def _endpoint_of(method: str, raw_path: str) -> str:
         return "validate-yaml"
     if path == "/api/repos/create":
         return "create"
+    if path == "/api/whoami-v2":
+        return "whoami"
     if _RESOLVE.match(path) and method in ("GET", "HEAD"):
         return "resolve"
     match = _API.match(path)
@@ -638,7 +836,7 @@ def _endpoint_of(method: str, raw_path: str) -> str:
         action = rest.split("/", 1)[0]
         if method == "GET" and (not rest or action == "revision"):
             return "info"
-        if action in ("preupload", "commit", "tree", "paths-info"):
+        if action in ("preupload", "commit", "tree", "paths-info", "auth-check"):
             return action
     return "other"
 
