@@ -142,13 +142,15 @@ class Hub:
 
     def head(self, repo_id: str, revision: str = "main") -> str:
         """The commit the dataset's branch is at."""
-        info = self.api.dataset_info(repo_id, revision=revision, expand=["sha"])
-        if info.sha is None:
-            raise HubFailure("the Hub did not say which commit the dataset is at")
-        return info.sha
+        with _answer_of("dataset info"):
+            info = self.api.dataset_info(repo_id, revision=revision, expand=["sha"])
+            if not isinstance(info.sha, str) or not info.sha:
+                raise ValueError("no commit named as the head of the dataset")
+            return info.sha
 
     def exists(self, repo_id: str, path: str, revision: str = "main") -> bool:
-        return self.api.file_exists(repo_id, path, repo_type=REPO_TYPE, revision=revision)
+        with _answer_of(f"file metadata of {path}"):
+            return self.api.file_exists(repo_id, path, repo_type=REPO_TYPE, revision=revision)
 
     def read(self, repo_id: str, path: str, revision: str = "main") -> bytes | None:
         """The file at `revision`, or None when the dataset has no such file."""
@@ -175,40 +177,53 @@ class Hub:
         content is already there, and makes no commit at all when nothing changed. With
         `parent`, raises HubConflict when the branch is no longer there."""
         try:
-            info = self.api.create_commit(
-                repo_id,
-                [CommitOperationAdd(path_in_repo=p, path_or_fileobj=d) for p, d in files.items()],
-                commit_message=message,
-                commit_description=description,
-                repo_type=REPO_TYPE,
-                revision=revision,
-                parent_commit=parent,
-            )
+            with _answer_of("commit"):
+                info = self.api.create_commit(
+                    repo_id,
+                    [
+                        CommitOperationAdd(path_in_repo=p, path_or_fileobj=d)
+                        for p, d in files.items()
+                    ],
+                    commit_message=message,
+                    commit_description=description,
+                    repo_type=REPO_TYPE,
+                    revision=revision,
+                    parent_commit=parent,
+                )
+                url = info.commit_url
+                if url is not None and not isinstance(url, str):
+                    raise TypeError(f"commitUrl is {url!r}")
+                return url
         except HfHubHTTPError as exc:
             if parent is not None and exc.response.status_code == 412:
                 raise HubConflict(f"{repo_id} changed since {parent[:8]}") from None
             raise
-        return info.commit_url
 
     def whoami(self) -> dict[str, Any]:
         """GET /api/whoami-v2 for this session's token: the account, its orgs, and the token's
         role and (fine-grained) permissions under auth.accessToken."""
-        answer: dict[str, Any] = self.api.whoami()
-        return answer
+        with _answer_of("whoami"):
+            answer = self.api.whoami()
+            if not isinstance(answer, dict):
+                raise TypeError(f"whoami is a {type(answer).__name__}, not an object")
+            return answer
 
     def repo_exists(self, repo_id: str) -> bool:
         """Whether the dataset exists as this token sees it (a private one it cannot see does
         not)."""
-        return self.api.repo_exists(repo_id, repo_type=REPO_TYPE)
+        with _answer_of("dataset info"):
+            return self.api.repo_exists(repo_id, repo_type=REPO_TYPE)
 
     def can_write(self, repo_id: str) -> None:
         """Raises unless this token may write the dataset's content (GET .../auth-check/write):
         403 when it may only read it, RepositoryNotFoundError when it cannot see it."""
-        self.api.auth_check(repo_id, repo_type=REPO_TYPE, write=True)
+        with _answer_of("auth-check"):
+            self.api.auth_check(repo_id, repo_type=REPO_TYPE, write=True)
 
     def create_repo(self, repo_id: str, *, private: bool) -> None:
         """Create the dataset; one that exists already is left as it is."""
-        self.api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
+        with _answer_of("repo creation"):
+            self.api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
 
     @staticmethod
     def refusal(exc: BaseException) -> Refusal | None:
@@ -251,9 +266,24 @@ class Hub:
             return f"{verb}: {status} {reason}".rstrip()
         if isinstance(exc, HubFailure):
             return str(exc)
-        if isinstance(exc, ValueError | KeyError | TypeError):  # the library read an odd answer
-            return f"Hub answer not understood: {_first_line(exc)}"
         return None
+
+
+# The plain errors a library raises when an answer has another shape than it expects.
+_ODD_ANSWER = (ValueError, KeyError, TypeError, AttributeError, IndexError)
+
+
+@contextlib.contextmanager
+def _answer_of(what: str) -> Iterator[None]:
+    """huggingface_hub reads each answer as it goes; one of another shape (a list for an
+    object, a key missing) makes it raise a plain Python error. That is the Hub's answer not
+    understood, a one-line failure, not a bug of ours."""
+    try:
+        yield
+    except (HubFailure, HfHubHTTPError):  # an error answer (BadRequestError is a ValueError)
+        raise
+    except _ODD_ANSWER as exc:
+        raise HubFailure(f"Hub answer not understood ({what}): {_first_line(exc)}") from None
 
 
 # --- the bounded client ----------------------------------------------------------------------
