@@ -8,6 +8,8 @@ stderr and its exit code; anything else is a bug and prints a scrubbed traceback
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import signal
 import sys
@@ -24,6 +26,7 @@ import typer
 from inference_tracker import USER_AGENT, __version__
 from inference_tracker.clock import Clock
 from inference_tracker.errors import (
+    EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PARTIAL,
@@ -31,6 +34,7 @@ from inference_tracker.errors import (
     EXIT_SIGTERM,
     ConfigError,
     LockBusy,
+    PushError,
     exit_code_for,
 )
 from inference_tracker.logs import EventLog, route_library_logs
@@ -91,18 +95,43 @@ class Context:
 _NO_SECRETS = Scrubber(())
 
 
-def _error_line(message: str, scrub: Callable[[str], str] = _NO_SECRETS) -> None:
-    sys.stderr.write(scrub(f"Error: {message}") + "\n")
-    sys.stderr.flush()
+def _report(
+    message: str,
+    *,
+    event: str,
+    code: int,
+    scrub: Callable[[str], str] = _NO_SECRETS,
+    **fields: Any,
+) -> None:
+    """A failure, said once on stderr: `Error: ...` for a person at a terminal, one JSON log
+    line (event, error, exit_code) under cron, so every line of a cron log parses."""
+    if _is_terminal(sys.stderr):
+        if "traceback" in fields:
+            sys.stderr.write(scrub(fields["traceback"]))
+        sys.stderr.write(scrub(f"Error: {message}") + "\n")
+        sys.stderr.flush()
+        return
+    log = EventLog(sys.stderr, "error", scrub=scrub, as_json=True)
+    log.error(event, error=message, exit_code=code, **fields)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 @contextlib.contextmanager
 def _boundary(scrub: Callable[[str], str] = _NO_SECRETS) -> Iterator[None]:
-    """Known errors become one line and their exit code; bugs a scrubbed traceback."""
+    """Known errors become one report and their exit code; bugs a scrubbed traceback."""
     try:
         yield
     except typer.Exit:
         raise
+    except KeyboardInterrupt:  # Ctrl-C before a cycle or a push had begun: nothing to keep
+        _report("interrupted; nothing was changed", event="interrupted", code=EXIT_SIGINT)
+        raise typer.Exit(EXIT_SIGINT) from None
     except BrokenPipeError:  # `tracker ... | head`: the reader has all it wanted
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -110,10 +139,15 @@ def _boundary(scrub: Callable[[str], str] = _NO_SECRETS) -> Iterator[None]:
     except Exception as exc:
         code = exit_code_for(exc)
         if code is None:
-            sys.stderr.write(scrub(traceback.format_exc()))
-            _error_line("internal error (traceback above); please report it", scrub)
+            _report(
+                "internal error (traceback above); please report it",
+                event="internal_error",
+                code=EXIT_FAILED,
+                scrub=scrub,
+                traceback=traceback.format_exc(),
+            )
             raise typer.Exit(EXIT_FAILED) from None
-        _error_line(str(exc), scrub)
+        _report(str(exc), event=getattr(exc, "event", "failed"), code=code, scrub=scrub)
         raise typer.Exit(code) from None
 
 
@@ -146,9 +180,10 @@ def _store(ctx: Context) -> Store:
 class _Signals:
     """SIGTERM and SIGINT set `stop` instead of killing the process mid-write."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_first: Callable[[int], object] = lambda signum: None) -> None:
         self.stop = threading.Event()
         self.received: int | None = None
+        self._on_first = on_first
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
@@ -162,11 +197,41 @@ class _Signals:
                 signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        first = self.received is None
         self.received = self.received or signum
         self.stop.set()
+        if first:
+            self._on_first(signum)
 
     def exit_code(self) -> int:
-        return EXIT_SIGINT if self.received == signal.SIGINT else EXIT_SIGTERM
+        return _exit_code_of(self.received)
+
+
+def _exit_code_of(signum: int | None) -> int:
+    return EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM during a push: the push stops where it is (it is safe anywhere)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGTERM, like SIGINT, ends a push at once, as an exception the command can report."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # --- collect ---------------------------------------------------------------------------------
@@ -205,15 +270,31 @@ def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | 
     if not dry_run and settings.hf_token is None:
         raise ConfigError("HF_TOKEN is not set; collect needs it for the inference calls")
     saved = read_models_file(models_file) if models_file is not None else None
-    signals = _Signals()
+    signals = _Signals(on_first=lambda signum: _say_stopping(ctx, signum))
     with signals.installed() if not dry_run else contextlib.nullcontext():
         counter = _cycle(ctx, providers, signals, dry_run=dry_run, saved_listing=saved)
     if signals.received is not None:
         return signals.exit_code()
     if counter is None or no_push or counter % settings.push_interval_cycles != 0:
         return EXIT_OK
-    # Outside the handlers: a SIGTERM now ends the process; a push is safe to cut anywhere.
-    return EXIT_OK if _chained_push(ctx, _store(ctx)) else EXIT_PARTIAL
+    try:
+        with _interruptible():  # a push is safe to cut anywhere
+            return EXIT_OK if _chained_push(ctx, _store(ctx)) else EXIT_PARTIAL
+    except Interrupted as stop:
+        _report_interrupted_push(ctx, stop.signum)
+        return _exit_code_of(stop.signum)
+
+
+def _say_stopping(ctx: Context, signum: int) -> None:
+    """Said at once on the first SIGINT or SIGTERM of a cycle."""
+    from inference_tracker.cycle import STOP_GRACE_SECONDS  # loaded by then: collect uses it
+
+    ctx.log.warning(
+        "stopping",
+        signal=signal.Signals(signum).name,
+        detail=f"no new calls; the calls in flight get up to {STOP_GRACE_SECONDS:g} s,"
+        " then what was measured is stored",
+    )
 
 
 def _cycle(
@@ -248,8 +329,7 @@ def _cycle(
                 began.deadline,
                 CLOCK,
             )
-    except ListingError as exc:
-        log.error("listing_failed", error=str(exc))
+    except ListingError as exc:  # reported once, by the error boundary
         if not dry_run:
             store.note_error("listing", str(exc), began.wall)
         raise
@@ -305,21 +385,29 @@ def _chained_push(ctx: Context, store: Store) -> bool:
     it is exit 3 whatever it was (the one deliberate exception to the error table)."""
     ctx.log.info("push_due", interval=ctx.settings.push_interval_cycles)
     try:
-        _push(ctx, store, lock_wait=CHAINED_PUSH_LOCK_WAIT_SECONDS)
+        _push(ctx, store, lock_wait=CHAINED_PUSH_LOCK_WAIT_SECONDS, show=_is_terminal(sys.stdout))
     except LockBusy:  # a push is running now; it or the next one takes these rows
         ctx.log.info("push_skipped", reason="another push is running; the rows go with the next")
         return True
     except Exception as exc:
-        from inference_tracker.errors import PushError
-
-        if exit_code_for(exc) is None:
-            sys.stderr.write(ctx.scrub(traceback.format_exc()))
-            _error_line("push failed with an internal error (traceback above); the rows are kept")
+        code = exit_code_for(exc)
+        if code is None:
+            _report(
+                "push failed with an internal error (traceback above); the rows are kept",
+                event="internal_error",
+                code=EXIT_PARTIAL,
+                scrub=ctx.scrub,
+                traceback=traceback.format_exc(),
+            )
             return False
-        if not isinstance(exc, PushError):  # push_pending logged and noted its own failure
-            ctx.log.error("push_failed", error=str(exc))
+        if not isinstance(exc, PushError):  # push_pending noted its own failure
             store.note_error("push", str(exc), CLOCK.wall())
-        _error_line(f"push failed; the rows are kept for the next push: {exc}", ctx.scrub)
+        _report(
+            f"push failed; the rows are kept for the next push: {exc}",
+            event="push_failed",
+            code=EXIT_PARTIAL,
+            scrub=ctx.scrub,
+        )
         return False
     return True
 
@@ -333,11 +421,26 @@ def push() -> None:
     with _boundary():
         ctx = _context()
     with _boundary(ctx.scrub):
-        _push(ctx, _store(ctx))
+        try:
+            with _interruptible():
+                _push(ctx, _store(ctx))
+        except Interrupted as stop:
+            _report_interrupted_push(ctx, stop.signum)
+            raise typer.Exit(_exit_code_of(stop.signum)) from None
     raise typer.Exit(EXIT_OK)
 
 
-def _push(ctx: Context, store: Store, lock_wait: float | None = None) -> None:
+def _report_interrupted_push(ctx: Context, signum: int) -> None:
+    _report(
+        f"push interrupted ({signal.Signals(signum).name}); every row is kept and goes with"
+        " the next push",
+        event="push_interrupted",
+        code=_exit_code_of(signum),
+        scrub=ctx.scrub,
+    )
+
+
+def _push(ctx: Context, store: Store, lock_wait: float | None = None, *, show: bool = True) -> None:
     """Seal the buffer and publish every pending batch (publish.py holds the Hub side)."""
     from inference_tracker.publish import destination_from_settings, push_pending
 
@@ -345,14 +448,19 @@ def _push(ctx: Context, store: Store, lock_wait: float | None = None) -> None:
     result = push_pending(
         store, destination, ctx.log, CLOCK.wall(), clock=CLOCK, lock_wait=lock_wait
     )
-    if sys.stdout.isatty():  # a person at a terminal; under cron the log line says it
-        if result.commit_url:
-            line = f"Pushed {result.rows} rows to {destination.repo_id}: {result.commit_url}"
-        elif result.batches:
-            line = f"Already on the Hub: {result.rows} rows ({destination.repo_id})"
-        else:
-            line = "Nothing to push."
-        sys.stdout.write(ctx.scrub(line) + "\n")
+    if not show:
+        return
+    if not _is_terminal(sys.stdout):  # for scripts: one JSON object
+        line = json.dumps(
+            {"repo_id": destination.repo_id, **dataclasses.asdict(result)}, ensure_ascii=False
+        )
+    elif result.commit_url:
+        line = f"Pushed {result.rows} rows to {destination.repo_id}: {result.commit_url}"
+    elif result.batches:
+        line = f"Already on the Hub: {result.rows} rows ({destination.repo_id})"
+    else:
+        line = "Nothing to push."
+    sys.stdout.write(ctx.scrub(line) + "\n")
 
 
 # --- check -----------------------------------------------------------------------------------
@@ -419,4 +527,18 @@ def status(
 
 
 def main() -> None:
-    app()
+    """The console script: usage errors and a Ctrl-C before a command has started are
+    reported like every other failure (one JSON line under cron), never a traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C in start-up (click makes it an Abort)
+        _report("interrupted", event="interrupted", code=EXIT_SIGINT)
+        code = EXIT_SIGINT
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+        code = getattr(exc, "exit_code", EXIT_CONFIG)
+        if _is_terminal(sys.stderr):
+            exc.show()  # type: ignore[attr-defined]  # click's own Usage/Try/Error lines
+        else:
+            message = exc.format_message()
+            _report(message, event="usage_error", code=code)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -17,9 +17,13 @@ EXIT_SIGTERM = 143
 class ConfigError(Exception):
     """A setting or a file the user controls is wrong."""
 
+    event = "config_error"  # the log event that reports it under cron
+
 
 class StoreError(Exception):
     """A local file could not be read or written; the message names the path."""
+
+    event = "store_failed"
 
 
 class LockBusy(StoreError):
@@ -29,9 +33,13 @@ class LockBusy(StoreError):
 class ListingError(Exception):
     """The model listing could not be had or read; the cycle is skipped."""
 
+    event = "listing_failed"
+
 
 class PushError(Exception):
     """The push failed; every row is still on disk."""
+
+    event = "push_failed"
 
 
 # Most specific first: the boundary takes the first entry the error is an instance of.

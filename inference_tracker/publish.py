@@ -164,7 +164,6 @@ def push_pending(
                 store.note_error("push", f"internal error: {type(exc).__name__}", now)
                 raise
             message = scrub.cut(message, ERROR_MESSAGE_LIMIT)
-            log.error("push_failed", error=message, batches=len(batches), rows=rows)
             store.note_error("push", message, now)
             raise PushError(message) from None
         store.archive(batches, now)

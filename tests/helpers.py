@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import pty
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from click.testing import Result
 
@@ -44,3 +50,51 @@ class ShiftedClock:
             wall=lambda: datetime.now(UTC) + timedelta(seconds=self.offset),
             sleep=self.sleep,
         )
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The failures a run reported: the `error` of each JSON line at level error (cron), or
+    the text of each `Error: ...` line (a terminal)."""
+    found = []
+    for line in stderr.splitlines():
+        if line.startswith("Error: "):
+            found.append(line.removeprefix("Error: "))
+        elif line.startswith("{"):
+            event = json.loads(line)
+            if event.get("level") == "error":
+                found.append(str(event.get("error", event.get("event"))))
+    return found
+
+
+def error_of(result: Result) -> str:
+    """The one failure a run reported (see error_lines)."""
+    found = error_lines(result.stderr)
+    assert len(found) == 1, result.stderr
+    return found[0]
+
+
+def run_on_terminal(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> tuple[int, str]:
+    """The real program in a subprocess whose stdout and stderr are a terminal (a pty), as a
+    person at a shell sees it; returns the exit code and everything written."""
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "inference_tracker", *args],
+            stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env, cwd=cwd,
+        )  # fmt: skip
+        os.close(follower)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        code = proc.wait(timeout=timeout)
+    finally:
+        os.close(leader)
+    return code, out.decode(errors="replace").replace("\r\n", "\n")

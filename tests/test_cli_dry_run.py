@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import run_cli
+from tests.helpers import error_of, run_cli
 
 TOKEN = "hf_" + "d" * 34
 PAIRS = {
@@ -115,8 +115,7 @@ def test_listing_failures_exit_1_with_one_line(
         monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
         result = run_cli("collect", "--dry-run")
     assert result.exit_code == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and message in errors[0]
+    assert message in error_of(result)
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
 
@@ -125,9 +124,8 @@ def test_unreachable_listing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELS_API_URL", "http://127.0.0.1:9/models-json")
     result = run_cli("collect", "--dry-run")
     assert result.exit_code == 1
-    assert (
-        "Error: model listing unreachable at http://127.0.0.1:9/models-json: connection refused"
-        in result.stderr
+    assert error_of(result) == (
+        "model listing unreachable at http://127.0.0.1:9/models-json: connection refused"
     )
 
 
@@ -137,13 +135,13 @@ def test_unreachable_listing(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             "MODELS_TO_FETCH",
             "abc",
-            "Error: invalid setting MODELS_TO_FETCH: Input should be a valid integer",
+            "invalid setting MODELS_TO_FETCH: Input should be a valid integer",
         ),
-        ("PUSH_INTERVAL_CYCLES", "0", "Error: invalid setting PUSH_INTERVAL_CYCLES"),
+        ("PUSH_INTERVAL_CYCLES", "0", "invalid setting PUSH_INTERVAL_CYCLES"),
         (
             "PROVIDER_ENDPOINT_MAPPING_PATH",
             "/nonexistent/p.toml",
-            "Error: PROVIDER_ENDPOINT_MAPPING_PATH /nonexistent/p.toml: file not found",
+            "PROVIDER_ENDPOINT_MAPPING_PATH /nonexistent/p.toml: file not found",
         ),
     ],
 )
@@ -154,9 +152,8 @@ def test_bad_settings_exit_2_with_one_line(
     monkeypatch.setenv("MODELS_API_URL", "http://127.0.0.1:9/never")
     result = run_cli("collect", "--dry-run")
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(expected)
+    assert error_of(result).startswith(expected)
     assert "Traceback" not in result.stderr
-    assert len([line for line in result.stderr.splitlines() if line.startswith("Error")]) == 1
 
 
 def test_malformed_mapping_file_exits_2_naming_the_line(
@@ -167,7 +164,7 @@ def test_malformed_mapping_file_exits_2_naming_the_line(
     monkeypatch.setenv("PROVIDER_ENDPOINT_MAPPING_PATH", str(bad))
     result = run_cli("collect", "--dry-run")
     assert result.exit_code == 2
-    assert f"Error: PROVIDER_ENDPOINT_MAPPING_PATH {bad}: malformed TOML" in result.stderr
+    assert f"PROVIDER_ENDPOINT_MAPPING_PATH {bad}: malformed TOML" in error_of(result)
     assert "line 3" in result.stderr
 
 
@@ -185,7 +182,7 @@ def test_collect_without_token_is_a_config_error(
     monkeypatch.delenv("HF_TOKEN")
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 2
-    assert "Error: HF_TOKEN is not set" in result.stderr
+    assert "HF_TOKEN is not set" in error_of(result)
 
 
 def test_help_on_every_command() -> None:

@@ -15,7 +15,7 @@ from inference_tracker import cli, cycle
 from inference_tracker.csvfile import read_csv
 from inference_tracker.record import COLUMNS
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import ShiftedClock, run_cli
+from tests.helpers import ShiftedClock, error_of, run_cli
 
 TOKEN = "hf_" + "T0ken" * 7
 HUB_TOKEN = "hf_" + "HubT" * 9
@@ -241,7 +241,7 @@ def test_listing_failure_skips_the_cycle(world: FakeRouter, tmp_path: Path) -> N
     world.world.listing_status = 500
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    assert "Error: model listing answered HTTP 500" in result.stderr
+    assert "model listing answered HTTP 500" in error_of(result)
     assert (tmp_path / "metrics_buffer.csv").read_bytes() == before
     assert state(tmp_path)["cycle_counter"] == 1
     assert "HTTP 500" in state(tmp_path)["last_error"]["message"]
@@ -256,9 +256,8 @@ def test_rows_that_cannot_be_written_exit_1_naming_the_place(
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: cannot store rows: cannot create {tmp_path / 'file'}: "
-        f"{tmp_path / 'file'} is not a folder"
+    assert error_of(result) == (
+        f"cannot store rows: cannot create {tmp_path / 'file'}: {tmp_path / 'file'} is not a folder"
     )
     assert "Traceback" not in result.stderr
 
@@ -303,9 +302,11 @@ def test_a_bug_prints_a_scrubbed_traceback_and_exits_1(
     monkeypatch.setattr(cycle, "build_row", broken)
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    assert "Traceback" in result.stderr and "RuntimeError: bug while holding" in result.stderr
+    [report] = [json.loads(line) for line in result.stderr.splitlines() if "internal_error" in line]
+    assert "Traceback" in report["traceback"]
+    assert "RuntimeError: bug while holding" in report["traceback"]
     assert TOKEN not in result.stderr and HUB_TOKEN not in result.stderr
-    assert result.stderr.splitlines()[-1].startswith("Error: internal error")
+    assert error_of(result).startswith("internal error")
 
 
 def test_a_good_cycle_clears_a_listing_error(world: FakeRouter, tmp_path: Path) -> None:

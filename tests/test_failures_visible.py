@@ -17,7 +17,7 @@ from inference_tracker.errors import StoreError
 from inference_tracker.state import State
 from inference_tracker.store import Store
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import run_cli
+from tests.helpers import error_of, run_cli
 from tests.rows import make_row, summary_of
 
 TOKEN = "hf_" + "Fa1l" * 9
@@ -52,9 +52,7 @@ def test_a_buffer_that_cannot_be_written_stops_collect_before_any_call_and_statu
     (tmp_path / "metrics_buffer.csv").mkdir()  # a folder where the buffer file should be
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == (
-        "Error: cannot store rows: metrics_buffer.csv is a folder, not a file"
-    )
+    assert error_of(result) == ("cannot store rows: metrics_buffer.csv is a folder, not a file")
     assert router.seen == []
     status = status_json()
     assert status["last_error"]["where"] == "store"
@@ -72,7 +70,7 @@ def test_a_disk_that_takes_no_file_stops_collect_before_any_call(
         patch.setattr(os, "fsync", no_space)
         result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1].startswith("Error: cannot store rows: ")
+    assert error_of(result).startswith("cannot store rows: ")
     assert "no space left on device" in result.stderr.splitlines()[-1]
     assert router.seen == []
     assert [p.name for p in tmp_path.rglob(".probe*")] == []  # the probe file was removed
@@ -105,8 +103,8 @@ def test_rows_stored_but_state_not_written_says_exactly_that(
         patch.setattr(Store, "write_state", cannot)
         result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    last = result.stderr.splitlines()[-1]
-    assert last.startswith("Error: the 2 rows of this cycle are stored in metrics_buffer.csv,")
+    last = error_of(result)
+    assert last.startswith("the 2 rows of this cycle are stored in metrics_buffer.csv,")
     assert "the cycle counter did not advance" in last
     assert "no space left on device" in last
     assert len(read_csv(tmp_path / "metrics_buffer.csv").rows) == 2
@@ -128,9 +126,8 @@ def test_a_stored_cycle_clears_the_recorded_failure(router: FakeRouter, tmp_path
 def test_a_models_file_that_does_not_exist_is_a_usage_error(router: FakeRouter) -> None:
     result = run_cli("collect", "--models-file", "nope.json")
     assert result.exit_code == 2
-    assert result.stderr.splitlines() == [
-        "Error: --models-file nope.json: file not found",
-    ]
+    [line] = result.stderr.splitlines()  # nothing else: no cycle started
+    assert json.loads(line)["error"] == "--models-file nope.json: file not found"
     assert router.seen == []
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from inference_tracker.csvfile import read_csv
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import run_cli
+from tests.helpers import error_of, run_cli
 
 TOKEN = "hf_" + "D1sk" * 9
 
@@ -39,8 +39,8 @@ def test_disk_full_exits_1_and_keeps_what_was_stored(
     result = run_cli("collect", "--no-push")
     monkeypatch.undo()
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == (  # found before any call was made
-        f"Error: cannot store rows: cannot write a file in {tmp_path}: no space left on device"
+    assert error_of(result) == (  # found before any call was made
+        f"cannot store rows: cannot write a file in {tmp_path}: no space left on device"
     )
     assert len(router.seen) == 2  # the first cycle's calls only
     assert (tmp_path / "metrics_buffer.csv").read_bytes() == before
@@ -55,7 +55,7 @@ def test_buffer_folder_that_cannot_be_created(
     monkeypatch.setenv("LOCAL_CSV_PATH", str(tmp_path / "blocker" / "sub" / "buf.csv"))
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    assert "Error: cannot store rows: cannot create" in result.stderr
+    assert "cannot store rows: cannot create" in error_of(result)
     assert "blocker is not a folder" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -94,5 +94,5 @@ def test_an_unusable_state_dir_stops_collect_before_any_call(
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "afile"))
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1].startswith("Error: cannot store rows: cannot create")
+    assert error_of(result).startswith("cannot store rows: cannot create")
     assert router.seen == []  # no billed call whose row could not be kept

@@ -11,7 +11,7 @@ import pytest
 
 from inference_tracker.csvfile import read_csv
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import run_cli
+from tests.helpers import error_of, run_cli
 
 TOKEN = "hf_" + "H0st" * 9
 
@@ -41,7 +41,7 @@ def test_unusable_listing_skips_the_cycle(
     router.world.listing_raw = raw
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1].startswith("Error: model listing from ")
+    assert error_of(result).startswith("model listing from ")
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "metrics_buffer.csv").exists()
@@ -104,4 +104,4 @@ def test_a_trickling_listing_cannot_hold_the_cycle_past_its_deadline(
     result = run_cli("collect", "--no-push")
     assert time.monotonic() - began < 30  # the whole listing would take minutes
     assert result.exit_code == 1
-    assert "Error: model listing from" in result.stderr and "did not arrive whole" in result.stderr
+    assert "model listing from" in error_of(result) and "did not arrive whole" in result.stderr

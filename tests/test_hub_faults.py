@@ -13,19 +13,19 @@ from inference_tracker.csvfile import read_csv
 from inference_tracker.record import Row
 from inference_tracker.store import Store
 from tests.fakes.hub import FakeHub
-from tests.helpers import run_cli
+from tests.helpers import error_lines, error_of, run_cli
 from tests.hub_helpers import HUB_TOKEN, REPO, assert_each_once, dataset_rows, fake_pauses
 from tests.rows import cycle_rows, summary_of
 
 FAULTS = {
-    401: "Error: Hub refused the commit: 401 Invalid credentials in Authorization header",
-    403: "Error: Hub refused the commit: 403 You don't have the rights to create a commit in this repository",
-    404: f"Error: dataset {REPO} not found at",
-    412: "Error: Hub refused the commit: 412 ",
-    429: "Error: Hub refused the commit: 429 You have exceeded our hourly quotas",
-    500: "Error: Hub failed: 500 Internal Error",
-    "hang": "Error: Hub unreachable at",
-    "reset": "Error: Hub connection failed at",
+    401: "Hub refused the commit: 401 Invalid credentials in Authorization header",
+    403: "Hub refused the commit: 403 You don't have the rights to create a commit in this repository",
+    404: f"dataset {REPO} not found at",
+    412: "Hub refused the commit: 412 ",
+    429: "Hub refused the commit: 429 You have exceeded our hourly quotas",
+    500: "Hub failed: 500 Internal Error",
+    "hang": "Hub unreachable at",
+    "reset": "Hub connection failed at",
 }
 
 
@@ -77,9 +77,8 @@ def test_hub_fault_then_recovery(
 
     result = run_cli("push")
 
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert result.exit_code == 1, result.stderr
-    assert len(errors) == 1 and errors[0].startswith(FAULTS[fault]), errors
+    assert error_of(result).startswith(FAULTS[fault]), result.stderr
     assert "Traceback" not in result.stderr and HUB_TOKEN not in result.stderr
     store = Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
     assert sum(len(read_csv(b.path).rows) for b in store.pending()) == len(expected)
@@ -124,8 +123,8 @@ def test_library_chatter_is_json_lines_too(hub: FakeHub, tmp_path: Path) -> None
         for _ in range(2)
     ]
     assert [run.returncode for run in runs] == [1, 0]
-    assert runs[0].stderr.splitlines()[-1].startswith("Error: Hub failed: 500")
-    lines = runs[0].stderr.splitlines()[:-1] + runs[1].stderr.splitlines()
+    assert error_lines(runs[0].stderr)[0].startswith("Hub failed: 500")
+    lines = runs[0].stderr.splitlines() + runs[1].stderr.splitlines()
     assert any('"event": "library"' in line for line in lines), lines
     for line in lines:
         assert line.startswith("{"), line

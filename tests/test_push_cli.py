@@ -19,7 +19,7 @@ from inference_tracker.record import Row
 from inference_tracker.store import Store
 from tests.fakes.hub import FakeHub
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import run_cli
+from tests.helpers import error_lines, error_of, run_cli
 from tests.hub_helpers import (
     HUB_TOKEN,
     INFERENCE_TOKEN,
@@ -76,10 +76,6 @@ def waiting_rows(tmp_path: Path) -> int:
     return len(local.buffer_rows().rows) + sum(len(read_csv(b.path).rows) for b in local.pending())
 
 
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("Error:")]
-
-
 def events(stderr: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
@@ -91,7 +87,8 @@ def test_push_uploads_the_buffer_and_says_so_in_the_log(hub: FakeHub, tmp_path: 
     expected = buffer_cycles(tmp_path, 3)
     result = run_cli("push")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == ""  # under cron: silent apart from the log
+    said = json.loads(result.stdout)  # not a terminal: the result as one JSON object
+    assert said["rows"] == 12 and said["repo_id"] == REPO and said["commit_url"].startswith("http")
     assert_each_once(dataset_rows(hub), expected)
     pushed = [e for e in events(result.stderr) if e["event"] == "pushed"]
     assert len(pushed) == 1 and pushed[0]["rows"] == 12
@@ -113,10 +110,11 @@ def test_push_without_hf_hub_token_is_a_config_error_even_with_hf_token(
     buffer_cycles(tmp_path, 1)
     result = run_cli("push")
     assert result.exit_code == 2
-    assert result.stderr == (
-        "Error: HF_HUB_TOKEN is not set; push needs a write token for the dataset"
-        " (HF_TOKEN is never used for pushing)\n"
+    assert error_of(result) == (
+        "HF_HUB_TOKEN is not set; push needs a write token for the dataset"
+        " (HF_TOKEN is never used for pushing)"
     )
+    assert len(result.stderr.splitlines()) == 1
     assert hub.requests == [] and waiting_rows(tmp_path) == 4
 
 
@@ -127,7 +125,7 @@ def test_push_without_a_dataset_is_a_config_error(
     result = run_cli("push")
     assert result.exit_code == 2
     assert error_lines(result.stderr) == [
-        "Error: HF_DATASET_REPO_ID is not set; push needs the dataset to write to,"
+        "HF_DATASET_REPO_ID is not set; push needs the dataset to write to,"
         " e.g. me/inference-metrics"
     ]
 
@@ -145,33 +143,33 @@ def test_a_failed_push_exits_1_with_one_clear_line_and_loses_nothing(
     buffer_cycles(tmp_path, 2)
     if case == "401":
         hub.tokens = {}
-        expected = "Error: Hub refused the commit: 401 Invalid credentials in Authorization header"
+        expected = "Hub refused the commit: 401 Invalid credentials in Authorization header"
     elif case == "404":
         monkeypatch.setenv("HF_DATASET_REPO_ID", "me/x")
         words = "You don't have the rights to create a dataset under this namespace"
         hub.fail("create", 403, body={"error": words}, headers={"X-Error-Message": words})
         expected = (
-            f"Error: dataset me/x does not exist at {hub.url} and could not be created:"
+            f"dataset me/x does not exist at {hub.url} and could not be created:"
             f" 403 {words} (check HF_DATASET_REPO_ID and that HF_HUB_TOKEN may create"
             " datasets there)"
         )
     elif case == "refused":
         endpoint = f"http://127.0.0.1:{_closed_port()}"
         monkeypatch.setenv("HF_ENDPOINT", endpoint)
-        expected = f"Error: Hub unreachable at {endpoint}: connection refused"
+        expected = f"Hub unreachable at {endpoint}: connection refused"
     else:
         hub.hang("*")
         monkeypatch.setattr(hub_module, "DEFAULT_LIMITS", hub_module.HubLimits(1.0, 0.3))
-        expected = f"Error: Hub unreachable at {hub.url}: no answer within 0.3 s"
+        expected = f"Hub unreachable at {hub.url}: no answer within 0.3 s"
 
     result = run_cli("push")
 
     assert result.exit_code == 1
     assert error_lines(result.stderr) == [expected]
-    assert result.stderr.endswith(expected + "\n")
+    assert json.loads(result.stderr.splitlines()[-1])["exit_code"] == 1
     assert "Traceback" not in result.stderr and HUB_TOKEN not in result.stderr
     assert waiting_rows(tmp_path) == 8
-    assert store(tmp_path).read_state().last_error.message == expected.removeprefix("Error: ")
+    assert store(tmp_path).read_state().last_error.message == expected
 
     if case != "404":
         return
@@ -247,7 +245,7 @@ def test_a_failed_chained_push_exits_3_and_keeps_the_rows(
     result = run_cli("collect")
     assert result.exit_code == 3
     assert error_lines(result.stderr) == [
-        "Error: push failed; the rows are kept for the next push:"
+        "push failed; the rows are kept for the next push:"
         " Hub refused the commit: 401 Invalid credentials in Authorization header"
     ]
     assert waiting_rows(tmp_path) == 4
@@ -261,7 +259,7 @@ def test_a_chained_push_without_hf_hub_token_exits_3_naming_it(
     result = run_cli("collect")
     assert result.exit_code == 3
     [line] = error_lines(result.stderr)
-    assert line.startswith("Error: push failed; the rows are kept for the next push: HF_HUB_TOKEN")
+    assert line.startswith("push failed; the rows are kept for the next push: HF_HUB_TOKEN")
     assert hub.requests == [] and waiting_rows(tmp_path) == 4
 
 

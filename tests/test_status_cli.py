@@ -18,6 +18,7 @@ from inference_tracker.csvfile import encode_rows
 from inference_tracker.record import COLUMNS, CycleSummary, Row, iso_ms
 from inference_tracker.state import PushNote, State
 from inference_tracker.store import Store
+from tests.helpers import error_of
 
 TOKEN = "hf_" + "Q" * 34
 HUB_TOKEN = "hf_" + "W" * 34
@@ -121,7 +122,7 @@ def test_since_rejects_other_values(store: Store) -> None:
     result = run("--since", "3d")
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr == "Error: --since must be one of 1h, 6h, 24h, 7d (got '3d')\n"
+    assert error_of(result) == "--since must be one of 1h, 6h, 24h, 7d (got '3d')"
 
 
 def test_stale_cron_is_a_warning(store: Store) -> None:
@@ -208,7 +209,7 @@ def test_bad_setting_is_one_line_exit_2(store: Store, monkeypatch: pytest.Monkey
     result = run()
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr.startswith("Error: invalid setting PUSH_INTERVAL_CYCLES")
+    assert error_of(result).startswith("invalid setting PUSH_INTERVAL_CYCLES")
     assert result.stderr.count("\n") == 1
 
 
