@@ -353,7 +353,12 @@ def _cycle(
     )
     calls = plan_calls(pairs, providers, template, log)
     if dry_run:
-        sys.stdout.write(ctx.scrub(render.render_plan(calls, table=sys.stdout.isatty())))
+        if settings.hf_token is None:
+            log.warning("no_token", detail="HF_TOKEN is not set: a real collect would fail")
+        plan = render.render_plan(
+            calls, table=_is_terminal(sys.stdout), base_url=settings.router_base_url
+        )
+        sys.stdout.write(ctx.scrub(plan))
         return None
     if signals.stop.is_set():
         log.warning("cycle_interrupted", stored_rows=0)

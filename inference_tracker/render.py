@@ -45,6 +45,10 @@ def render_text(status: dict[str, Any], *, color: bool, width: int | None = None
     )
     paint = _Paint(color)
     console.print(_facts(status, paint))
+    push = status["last_push"]
+    if push is not None and push["commit_url"]:  # whole on its own line, however wide
+        label = "Commit".ljust(len("Last cycle"))  # the widest label of the facts
+        console.print(paint(f"{label}  {push['commit_url']}"), soft_wrap=True)
     for warning in status["warnings"]:
         console.print(paint(f"Warning: {warning}", "yellow"))
     for problem in status["problems"]:
@@ -131,8 +135,8 @@ def _facts(status: dict[str, Any], paint: _Paint) -> Table:
         facts.add_row(
             paint("Last push"),
             paint(
-                f"{push['at'] or 'time unknown'} ({ago(push['age_s'])}): {rows}, "
-                f"{push['commit_url'] or 'no commit URL'}"
+                f"{push['at'] or 'time unknown'} ({ago(push['age_s'])}): {rows}"
+                + ("" if push["commit_url"] else ", no commit URL")
             ),
         )
     error = status["last_error"]
@@ -176,10 +180,12 @@ def _provider_table(status: dict[str, Any], window: str, paint: _Paint) -> Table
 # --- the dry-run plan ------------------------------------------------------------------------
 
 
-def render_plan(calls: list[Call], *, table: bool) -> str:
-    """The planned calls: a table for a person, else one JSON object per call."""
+def render_plan(
+    calls: list[Call], *, table: bool, base_url: str = "", width: int | None = None
+) -> str:
+    """The planned calls: a table for a person, else one JSON object per call (full values)."""
     if table:
-        return _plan_table(calls)
+        return _plan_table(calls, base_url, width)
     lines = []
     for call in calls:
         plan: dict[str, Any] = {
@@ -195,24 +201,74 @@ def render_plan(calls: list[Call], *, table: bool) -> str:
     return "".join(lines)
 
 
-def _plan_table(calls: list[Call]) -> str:
-    from rich.console import Console
-    from rich.table import Table
+def _plan_table(calls: list[Call], base_url: str, width: int | None) -> str:
+    """Readable at 80 columns: each model once, over its calls; the base URL once and the
+    route per call; the body's model only where it is not the providerId. A long id ends in
+    an ellipsis rather than break mid-word (the JSON output has every value whole)."""
+    import shutil
+    import textwrap
 
-    out = io.StringIO()
-    console = Console(file=out, markup=False, highlight=False)  # ids and URLs are not markup
-    table = Table(title=f"{len(calls)} planned calls")
-    for column in ("model", "provider", "providerId", "URL", 'body "model"'):
-        table.add_column(column, overflow="fold")
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    skipped = [call for call in calls if call.skip_reason]
+    title = (
+        f"{plural(len(calls) - len(skipped), 'call')} planned, "
+        f"{plural(len(skipped), 'pair')} skipped (no call); routes under {base_url}"
+    )
+    rows: list[tuple[str, list[str]]] = []
     for call in calls:
-        url = call.url if not call.skip_reason else f"(no call: {call.skip_reason})"
-        model = str(json.loads(call.body)["model"])
-        table.add_row(call.model_id, call.provider_name, call.provider_model_id, url, model)
-    console.print(table)
+        sent = str(json.loads(call.body)["model"])
+        if sent.startswith(f"{call.model_id}:"):
+            sent = "<model>" + sent.removeprefix(call.model_id)
+        if call.skip_reason:
+            route, sent = "(not called)", ""
+        else:
+            route = call.url.removeprefix(base_url)
+            sent = "" if sent == call.provider_model_id else sent
+        rows.append((call.model_id, [call.provider_name, call.provider_model_id, route, sent]))
+    names = ["provider", "providerId", "route", "body model"]
+    if not any(cells[3] for _, cells in rows):
+        names.pop()
+    columns = [[name, *(cells[i] for _, cells in rows)] for i, name in enumerate(names)]
+    indent = "  "
+    room = width - len(indent) - 2 * (len(names) - 1)
+    widths = _fit([max(map(len, column)) for column in columns], room, keep=(0, 2))
+
+    def line(cells: list[str]) -> str:
+        fitted = [
+            _ellipsis(cell, size).ljust(size) for cell, size in zip(cells, widths, strict=True)
+        ]
+        return (indent + "  ".join(fitted)).rstrip()
+
+    out = [*textwrap.wrap(title, width), line(names)]
+    previous = None
+    for model, cells in rows:
+        if model != previous:
+            out.append(_ellipsis(model, width))
+            previous = model
+        out.append(line(cells))
+    for call in skipped:
+        out += textwrap.wrap(f"Not called: {call.model_id} on {call.skip_reason}", width)
     if calls:
-        shared = {**json.loads(calls[0].body), "model": "<as above>"}
-        console.print(f"Every body: {json.dumps(shared)}", soft_wrap=True)
-    return out.getvalue()
+        shared = {**json.loads(calls[0].body), "model": "<per call>"}
+        out += textwrap.wrap(f"Every body: {json.dumps(shared, ensure_ascii=False)}", width)
+    return "\n".join(out) + "\n"
+
+
+def _ellipsis(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: max(size - 1, 0)] + "…"
+
+
+def _fit(desired: list[int], room: int, keep: tuple[int, ...] = ()) -> list[int]:
+    """Column widths within `room`: the widest column gives way first, the columns in `keep`
+    only once the others are down to 16 characters."""
+    widths = list(desired)
+    while sum(widths) > room:
+        others = [i for i, w in enumerate(widths) if i not in keep and w > 16]
+        candidates = others or [i for i, w in enumerate(widths) if w > 4]
+        if not candidates:
+            break
+        widths[max(candidates, key=lambda i: widths[i])] -= 1
+    return widths
 
 
 def _finish(text: str, color: bool) -> str:

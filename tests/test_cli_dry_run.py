@@ -73,9 +73,14 @@ def test_dry_run_calls_nothing_writes_nothing_and_prints_no_token(
     assert TOKEN not in result.stdout + result.stderr
 
 
-def test_dry_run_works_without_a_token(router: FakeRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dry_run_works_without_a_token_and_warns(
+    router: FakeRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("HF_TOKEN")
-    assert run_cli("collect", "--dry-run").exit_code == 0
+    result = run_cli("collect", "--dry-run")
+    assert result.exit_code == 0
+    [warning] = [json.loads(line) for line in result.stderr.splitlines() if "no_token" in line]
+    assert warning["detail"] == "HF_TOKEN is not set: a real collect would fail"
 
 
 def test_dry_run_from_a_models_file(
@@ -218,7 +223,8 @@ def test_python_dash_m_and_terminal_table(router: FakeRouter, tmp_path: Path) ->
     os.close(leader)
     text = out.decode()
     assert proc.returncode == 0, proc.stderr
-    assert "planned calls" in text and "groq/alpha" in text
+    assert "4 calls planned, 1 pair skipped" not in text  # this listing has no skipped pair
+    assert "5 calls planned, 0 pairs skipped (no call)" in text and "groq/alpha" in text
     assert not text.lstrip().startswith("{")
     assert TOKEN not in text
 
@@ -234,3 +240,44 @@ def test_a_reader_that_goes_away_is_not_an_error(router: FakeRouter, tmp_path: P
     assert proc.returncode == 0
     assert len(proc.stdout.splitlines()) == 1
     assert "Traceback" not in proc.stderr and "Error" not in proc.stderr
+
+
+def test_the_plan_table_reads_at_80_columns() -> None:
+    """One line per call, never wider than 80; ids end in an ellipsis, never break mid-word;
+    the base URL once, the route per row, the body's model only where it is not the
+    providerId; calls and skipped pairs counted apart."""
+    from inference_tracker.record import Call
+    from inference_tracker.render import render_plan
+
+    base = "https://router.huggingface.co"
+
+    def call(model: str, provider: str, pid: str, route: str, sent: str, skip: str = "") -> Call:
+        body = json.dumps({"messages": [], "max_tokens": 512, "model": sent, "stream": False})
+        return Call(model, provider, pid, base + route if route else "", body, {}, skip)
+
+    long_model = "Qwen/Qwen3-Coder-480B-A35B-Instruct-With-A-Very-Long-Name"
+    calls = [
+        call(long_model, "fireworks-ai", "accounts/fireworks/models/qwen3-coder-480b-a35b",
+             "/fireworks-ai/inference/v1/chat/completions", "accounts/fireworks/models/qwen3-coder-480b-a35b"),
+        call(long_model, "newco", long_model, "/v1/chat/completions", f"{long_model}:newco"),
+        call("org/small", "groq", "small", "/groq/openai/v1/chat/completions", "small"),
+        call("org/small", "fal-ai", "small", "", "org/small:fal-ai", "fal-ai: image and video"),
+    ]  # fmt: skip
+    text = render_plan(calls, table=True, base_url=base, width=80)
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    assert " ".join(lines).startswith("3 calls planned, 1 pair skipped (no call); routes under")
+    assert text.count(base) == 1
+    assert long_model in lines and "org/small" in lines  # each model once, on its own line
+    values = [long_model, "org/small", "small", "groq", "newco", "fireworks-ai", "fal-ai",
+              "<model>:newco", "/groq/openai/v1/chat/completions", "/v1/chat/completions",
+              "accounts/fireworks/models/qwen3-coder-480b-a35b", "(not called)",
+              "/fireworks-ai/inference/v1/chat/completions", "provider", "providerId",
+              "route", "body model"]  # fmt: skip
+    for row in lines[lines.index(long_model) - 1 : lines.index(long_model) + 6]:
+        for word in row.split():
+            whole = any(word in value.split() for value in values)
+            cut = word.endswith("…") and any(v.startswith(word[:-1]) for v in values)
+            assert whole or cut, (word, row)  # never broken mid-word onto the next line
+    assert "<model>:newco" in text  # the body's model, only where it is not the providerId
+    assert "Not called: org/small on fal-ai: image and video" in " ".join(lines)

@@ -237,7 +237,7 @@ def test_damaged_buffer_is_reported_and_the_whole_rows_still_count(tmp_path: Pat
     assert snap.buffer_rows == 2
     assert len(snap.rows) == 2
     assert len(snap.problems) == 1
-    assert "metrics_buffer.csv line 4: 2 fields, expected 21" in snap.problems[0]
+    assert f"metrics_buffer.csv line 4: 2 fields, expected {len(COLUMNS)}" in snap.problems[0]
 
 
 def test_buffer_of_another_layout_is_reported(tmp_path: Path) -> None:
@@ -246,7 +246,7 @@ def test_buffer_of_another_layout_is_reported(tmp_path: Path) -> None:
     snap = report.read_snapshot(store, now=NOW, hours=24)
     assert snap.buffer_rows == 0
     assert snap.problems == [
-        f"{store.buffer_path}: header is not the expected 21 columns",
+        f"{store.buffer_path}: header is not the expected {len(COLUMNS)} columns",
     ]
 
 
@@ -532,3 +532,12 @@ def test_pairs_skipped_on_purpose_are_not_provider_failures() -> None:
     ]
     stats = report.provider_stats(rows, now=datetime(2026, 11, 27, 10, 1, tzinfo=UTC), hours=24)
     assert [s.provider for s in stats] == ["groq"]
+
+
+def test_at_80_columns_the_commit_url_is_whole_on_its_own_line() -> None:
+    status = full_status()
+    url = "https://huggingface.co/datasets/some-org/inference-metrics-long-name/commit/" + "f" * 40
+    status["last_push"]["commit_url"] = url
+    for color in (False, True):
+        text = render.render_text(status, color=color, width=80)
+        assert any(line.rstrip().endswith(url) for line in text.splitlines()), text
