@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from inference_tracker.csvfile import RowsRead, read_csv
 from inference_tracker.files import why_unusable
-from inference_tracker.record import ROW_KEY, CycleSummary, Row, iso_ms, parse_iso
+from inference_tracker.record import NOT_CALLED, ROW_KEY, CycleSummary, Row, iso_ms, parse_iso
 from inference_tracker.render import ago, plural, span
 from inference_tracker.state import ErrorNote, State
 from inference_tracker.store import Store, batch_files
@@ -47,6 +47,9 @@ def rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+UPTIME_MIN_CALLS = 5  # fewer counted calls give no uptime (OpenRouter's rule of thumb)
+
+
 @dataclass(frozen=True)
 class ProviderStats:
     provider: str
@@ -59,6 +62,31 @@ class ProviderStats:
     correct: int
     answer_correct_rate: float | None
     errors: dict[str, int] = field(default_factory=dict)
+    uptime: float | None = None  # ok / (ok + failed), 429s left out; None under 5 calls
+    p50_ttft_ms: float | None = None  # over successful streamed calls
+    p95_ttft_ms: float | None = None
+    p50_tokens_per_s: float | None = None
+    advertised_ttft_ms: float | None = None  # medians of what the router's catalog said
+    advertised_tokens_per_s: float | None = None
+    failed_while_live: int = 0  # failed calls while the catalog said the pair was live
+    cost_usd: float | None = None  # the summed cost of the calls whose cost is known
+    costed_calls: int = 0  # the calls whose cost is known
+
+    @property
+    def ttft_vs_advertised(self) -> float | None:
+        """Measured median TTFT over the advertised one (above 1: slower than advertised)."""
+        return _ratio(self.p50_ttft_ms, self.advertised_ttft_ms)
+
+    @property
+    def speed_vs_advertised(self) -> float | None:
+        """Measured median output speed over the advertised one (below 1: slower)."""
+        return _ratio(self.p50_tokens_per_s, self.advertised_tokens_per_s)
+
+    @property
+    def cost_per_1000_calls(self) -> float | None:
+        if self.cost_usd is None or not self.costed_calls:
+            return None
+        return self.cost_usd / self.costed_calls * 1000
 
 
 def in_window(rows: Iterable[Row], *, now: datetime, hours: int) -> list[Row]:
@@ -83,18 +111,25 @@ def provider_stats(rows: Iterable[Row], *, now: datetime, hours: int) -> list[Pr
     """
     by_provider: dict[str, list[Row]] = {}
     for row in in_window(rows, now=now, hours=hours):
-        if row.get("error_class") == "unmapped_provider":
-            continue  # skipped on purpose (providers.toml): no call, nothing to judge
+        if row.get("error_class") in NOT_CALLED:
+            continue  # no call on purpose (providers.toml, the spending cap): nothing to judge
         by_provider.setdefault(row.get("provider_name", ""), []).append(row)
     stats = [_one_provider(name, group) for name, group in by_provider.items()]
     return sorted(stats, key=_badness)
 
 
 def _one_provider(name: str, rows: list[Row]) -> ProviderStats:
+    """The numbers of one provider's rows (calls made, in the window)."""
     ok_rows = [row for row in rows if row.get("error_class") == "ok"]
-    durations = [
-        d for d in (_float(row.get("duration_ms", "")) for row in ok_rows) if d is not None
-    ]
+    durations = _numbers(ok_rows, "duration_ms")
+    streamed = [row for row in ok_rows if row.get("streamed") == "true"]
+    ttfts = _numbers(streamed, "ttft_ms")
+    costs = _numbers(rows, "cost_usd")
+    failed_live = sum(
+        1
+        for row in rows
+        if row.get("error_class") != "ok" and row.get("advertised_status") == "live"
+    )
     answers = [row.get("answer_correct", "") for row in rows]
     answered = sum(1 for a in answers if a in ("true", "false"))
     correct = sum(1 for a in answers if a == "true")
@@ -111,7 +146,37 @@ def _one_provider(name: str, rows: list[Row]) -> ProviderStats:
         correct=correct,
         answer_correct_rate=rate(correct, answered),
         errors=dict(errors.most_common()),
+        uptime=uptime(rows),
+        p50_ttft_ms=percentile(ttfts, 50),
+        p95_ttft_ms=percentile(ttfts, 95),
+        p50_tokens_per_s=percentile(_numbers(streamed, "output_tokens_per_s"), 50),
+        advertised_ttft_ms=percentile(_numbers(rows, "advertised_ttft_ms"), 50),
+        advertised_tokens_per_s=percentile(_numbers(rows, "advertised_tokens_per_s"), 50),
+        failed_while_live=failed_live,
+        cost_usd=sum(costs) if costs else None,
+        costed_calls=len(costs),
     )
+
+
+def uptime(rows: Iterable[Row]) -> float | None:
+    """OpenRouter's uptime: successful / (successful + failed) calls; rate-limited (429) calls
+    and calls not made on purpose are left out; None with fewer than UPTIME_MIN_CALLS."""
+    ok = failed = 0
+    for row in rows:
+        kind = row.get("error_class", "")
+        if kind in NOT_CALLED or row.get("response_status_code") == "429":
+            continue
+        ok, failed = (ok + 1, failed) if kind == "ok" else (ok, failed + 1)
+    return ok / (ok + failed) if ok + failed >= UPTIME_MIN_CALLS else None
+
+
+def _numbers(rows: Iterable[Row], column: str) -> list[float]:
+    """The column's finite numbers; empty and unreadable cells left out."""
+    return [n for n in (_float(row.get(column, "")) for row in rows) if n is not None]
+
+
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    return part / whole if part is not None and whole else None
 
 
 def _badness(stats: ProviderStats) -> tuple[float, float, float, str]:
@@ -383,16 +448,26 @@ def _provider_json(stats: ProviderStats) -> dict[str, Any]:
         "calls": stats.calls,
         "ok": stats.ok,
         "success_rate": _round(stats.success_rate),
+        "uptime": _round(stats.uptime),
         "p50_ms": stats.p50_ms,
         "p95_ms": stats.p95_ms,
+        "p50_ttft_ms": stats.p50_ttft_ms,
+        "p95_ttft_ms": stats.p95_ttft_ms,
+        "p50_tokens_per_s": _round(stats.p50_tokens_per_s),
+        "advertised_ttft_ms": stats.advertised_ttft_ms,
+        "advertised_tokens_per_s": _round(stats.advertised_tokens_per_s),
+        "ttft_vs_advertised": _round(stats.ttft_vs_advertised),
+        "speed_vs_advertised": _round(stats.speed_vs_advertised),
+        "failed_while_live": stats.failed_while_live,
+        "cost_usd": _round(stats.cost_usd, 6),
         "answered": stats.answered,
         "answer_correct_rate": _round(stats.answer_correct_rate),
         "errors": stats.errors,
     }
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def scrub_all(value: Any, scrub: Callable[[str], str]) -> Any:

@@ -30,6 +30,7 @@ def make_row(
     answer_correct: str = "true",
     model: str = "org/model",
     probe: str = "test-probe",
+    **more: str,
 ) -> Row:
     row = dict.fromkeys(COLUMNS, "")
     row.update(
@@ -41,6 +42,7 @@ def make_row(
         answer_correct=answer_correct,
         probe_id=probe,
     )
+    row.update(more)
     return row
 
 
@@ -99,6 +101,39 @@ def test_provider_stats_counts_successes_durations_and_answers() -> None:
     assert groq.answered == 2
     assert groq.answer_correct_rate == 0.5
     assert groq.errors == {"timeout": 1}
+
+
+def test_uptime_leaves_out_rate_limits_and_needs_five_calls() -> None:
+    ok = [make_row("p", response_status_code="200") for _ in range(4)]
+    limited = [make_row("p", error_class="http_error", response_status_code="429")] * 3
+    failed = [make_row("p", error_class="http_error", response_status_code="503")]
+    assert report.uptime(ok + limited) is None  # 4 counted calls
+    assert report.uptime(ok + limited + failed) == 0.8
+    skipped = [make_row("p", error_class="unmapped_provider")] * 10
+    assert report.uptime(ok + skipped) is None
+
+
+def test_streamed_numbers_and_what_the_catalog_advertised() -> None:
+    def streamed(ttft: str, speed: str, **more: str) -> Row:
+        return make_row("p", streamed="true", ttft_ms=ttft, output_tokens_per_s=speed, **more)
+
+    rows = [
+        streamed("100.0", "50.0", advertised_status="live", advertised_ttft_ms="200",
+                 advertised_tokens_per_s="100", cost_usd="0.001"),
+        streamed("300.0", "40.0", advertised_status="live", advertised_ttft_ms="200",
+                 advertised_tokens_per_s="100", cost_usd="0.003"),
+        make_row("p", streamed="false", ttft_ms="", output_tokens_per_s=""),  # not streamed
+        make_row("p", error_class="timeout", streamed="true", ttft_ms="5000.0",
+                 advertised_status="live"),  # failed: its ttft is no success's
+        make_row("p", error_class="http_error", advertised_status="error"),
+    ]  # fmt: skip
+    (p,) = report.provider_stats(rows, now=NOW, hours=24)
+    assert (p.p50_ttft_ms, p.p95_ttft_ms, p.p50_tokens_per_s) == (100.0, 300.0, 40.0)
+    assert (p.advertised_ttft_ms, p.advertised_tokens_per_s) == (200.0, 100.0)
+    assert p.ttft_vs_advertised == 0.5 and p.speed_vs_advertised == 0.4
+    assert p.failed_while_live == 1
+    assert p.cost_usd == pytest.approx(0.004) and p.costed_calls == 2
+    assert p.cost_per_1000_calls == pytest.approx(2.0)
 
 
 def test_provider_without_answers_or_successes_has_null_rates() -> None:
@@ -306,8 +341,18 @@ PROVIDER_KEYS = {
     "calls",
     "ok",
     "success_rate",
+    "uptime",
     "p50_ms",
     "p95_ms",
+    "p50_ttft_ms",
+    "p95_ttft_ms",
+    "p50_tokens_per_s",
+    "advertised_ttft_ms",
+    "advertised_tokens_per_s",
+    "ttft_vs_advertised",
+    "speed_vs_advertised",
+    "failed_while_live",
+    "cost_usd",
     "answered",
     "answer_correct_rate",
     "errors",
@@ -365,8 +410,18 @@ def test_status_json_shape() -> None:
         "calls": 2,
         "ok": 1,
         "success_rate": 0.5,
+        "uptime": None,  # 2 calls: too few
         "p50_ms": 100.0,
         "p95_ms": 100.0,
+        "p50_ttft_ms": None,
+        "p95_ttft_ms": None,
+        "p50_tokens_per_s": None,
+        "advertised_ttft_ms": None,
+        "advertised_tokens_per_s": None,
+        "ttft_vs_advertised": None,
+        "speed_vs_advertised": None,
+        "failed_while_live": 0,
+        "cost_usd": None,
         "answered": 1,
         "answer_correct_rate": 1.0,
         "errors": {"timeout": 1},
