@@ -1,8 +1,10 @@
-"""The model listing: fetch it, parse it, keep the live (model, provider) pairs."""
+"""The model listing: fetch it, parse it, keep the live (model, provider) pairs; and the one
+bounded GET that the listing and the router catalog (catalog.py) share."""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,11 +47,14 @@ class ListedModel(BaseModel):
 
 @dataclass(frozen=True)
 class Pair:
-    """One (model, live provider) pair to measure."""
+    """One (model, live provider) pair to measure, with the figures the listing gives for it
+    (optional: a missing or mistyped one is None, never a reason to drop the pair)."""
 
     model_id: str
     provider_name: str
     provider_model_id: str
+    tokens_per_s: float | None = None  # the listing's tokensPerSecond
+    price_output_per_m: float | None = None  # the listing's pricingOutput, USD per 1M tokens
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,24 @@ def live_pairs(models: list[Any], models_to_fetch: int, log: EventLog) -> list[P
                 log.warning("provider_entry_skipped", model_id=model.id, reason=_why_invalid(exc))
                 continue
             if entry.providerStatus == "live" and entry.modelStatus == "live":
-                pairs.append(Pair(model.id, entry.provider, entry.providerId))
+                figures = raw_provider if isinstance(raw_provider, dict) else {}
+                pairs.append(
+                    Pair(
+                        model.id,
+                        entry.provider,
+                        entry.providerId,
+                        tokens_per_s=_figure(figures.get("tokensPerSecond")),
+                        price_output_per_m=_figure(figures.get("pricingOutput")),
+                    )
+                )
     return pairs
+
+
+def _figure(value: Any) -> float | None:
+    """A finite, non-negative number from the listing; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
 
 
 def _with_name_alias(raw: Any, key: str | None) -> Any:
@@ -138,7 +159,8 @@ def fetch_models(
     models: list[Any] = []
     for page in range(MAX_PAGES):
         current = page_url(url, page)
-        listing = parse_page(_get(session, current, user_agent, deadline, clock), current)
+        body = get_whole(session, current, user_agent, deadline, clock)
+        listing = parse_page(body, current)
         models.extend(listing.models)
         total = listing.total if listing.total is not None else len(models)
         if len(models) >= models_to_fetch or not listing.models or len(models) >= total:
@@ -146,14 +168,22 @@ def fetch_models(
     return models
 
 
-def _get(
-    session: requests.Session, url: str, user_agent: str, deadline: float, clock: Clock
+def get_whole(
+    session: requests.Session,
+    url: str,
+    user_agent: str,
+    deadline: float,
+    clock: Clock,
+    *,
+    what: str = "model listing",
+    limit: int = MAX_LISTING_BYTES,
 ) -> bytes:
-    """One page, whole, within LISTING_TIMEOUT_SECONDS and the cycle's deadline (a total,
-    not per read: a listing that trickles in must not hold the cycle)."""
+    """One JSON document, whole, within LISTING_TIMEOUT_SECONDS and `deadline` (a total, not
+    per read: a document that trickles in must not hold the cycle) and `limit` bytes.
+    ListingError, naming `what`, for anything else."""
     budget = min(LISTING_TIMEOUT_SECONDS, deadline - clock.monotonic())
     if budget <= 0:
-        raise ListingError(f"model listing from {url} did not arrive whole before the deadline")
+        raise ListingError(f"{what} from {url} did not arrive whole before the deadline")
     response = None
     try:
         response = session.get(
@@ -163,19 +193,19 @@ def _get(
             stream=True,
         )
         if response.status_code != 200:
-            raise ListingError(f"model listing answered HTTP {response.status_code}: {url}")
-        body, cut = read_body(response, MAX_LISTING_BYTES, clock.monotonic() + budget, clock)
+            raise ListingError(f"{what} answered HTTP {response.status_code}: {url}")
+        body, cut = read_body(response, limit, clock.monotonic() + budget, clock)
     except TIMEOUTS:
         raise ListingError(
-            f"model listing from {url} did not arrive whole within {budget:.3g} s"
+            f"{what} from {url} did not arrive whole within {budget:.3g} s"
         ) from None
     except NETWORK_ERRORS as exc:
-        raise ListingError(f"model listing unreachable at {url}: {describe_error(exc)}") from None
+        raise ListingError(f"{what} unreachable at {url}: {describe_error(exc)}") from None
     finally:
         if response is not None:
             response.close()
     if cut:
-        raise ListingError(f"model listing from {url} is over {MAX_LISTING_BYTES} bytes")
+        raise ListingError(f"{what} from {url} is over {limit} bytes")
     return body
 
 

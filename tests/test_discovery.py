@@ -101,7 +101,16 @@ def test_accepts_the_original_name_field_and_ignores_extra_fields() -> None:
         "pricingOutput": 3.38,
     }
     models = [{"id": "org/m", "likes": 3, "availableInferenceProviders": [entry]}]
-    assert live_pairs(models, 5, log) == [Pair("org/m", "groq", "g/m")]
+    assert live_pairs(models, 5, log) == [Pair("org/m", "groq", "g/m", price_output_per_m=3.38)]
+
+
+@pytest.mark.parametrize("bad", ["fast", None, True, -1, float("nan"), [], {}])
+def test_a_mistyped_listing_figure_is_none_and_keeps_the_pair(bad: object) -> None:
+    log, _ = quiet_log()
+    entry = {"provider": "groq", "providerId": "g/m", "providerStatus": "live",
+             "modelStatus": "live", "tokensPerSecond": bad, "pricingOutput": 2}  # fmt: skip
+    [pair] = live_pairs([{"id": "org/m", "availableInferenceProviders": [entry]}], 5, log)
+    assert (pair.tokens_per_s, pair.price_output_per_m) == (None, 2.0)
 
 
 def test_models_without_providers_give_no_pairs() -> None:

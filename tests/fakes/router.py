@@ -44,6 +44,19 @@ def completion(content: str | None = ANSWER, *, model: str = "m", usage: bool = 
     return json.dumps(body).encode()
 
 
+def catalog(entries: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """A /v1/models answer: {(model id, provider): provider entry fields beyond its name}."""
+    models: dict[str, list[dict[str, Any]]] = {}
+    for (model_id, provider), fields in entries.items():
+        models.setdefault(model_id, []).append({"provider": provider, **fields})
+    data = [
+        {"id": model_id, "object": "model", "created": 1765840585, "owned_by": model_id.split("/")[0],
+         "providers": providers}
+        for model_id, providers in models.items()
+    ]  # fmt: skip
+    return {"object": "list", "data": data}
+
+
 def listing(pairs: dict[str, list[str]], *, extra_status: str = "live") -> dict[str, Any]:
     """A models-json page: {model_id: [provider, ...]}; providerId is '<provider>/<model>'."""
     models = []
@@ -78,6 +91,10 @@ class World:
     listing_trickle: float = 0.0  # seconds between bytes of the listing, when set
     behaviours: dict[str, dict[str, Any]] = field(default_factory=dict)
     default: dict[str, Any] = field(default_factory=lambda: {"kind": "ok"})
+    catalog: Any = None  # the /v1/models answer (a JSON value); None: 404
+    catalog_raw: bytes | None = None  # served as-is instead of `catalog` when set
+    catalog_status: int = 200
+    catalog_hang: float = 0.0  # seconds to hold the catalog's answer
 
 
 def world_from_file(path: Path) -> World:
@@ -98,6 +115,7 @@ class FakeRouter:
         self.closing = threading.Event()
         self.in_flight = 0
         self.peak = 0  # the most calls in flight at once
+        self.catalog_requests = 0
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -163,6 +181,9 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
+            if self.path.startswith("/v1/models"):
+                self._catalog()
+                return
             if not self.path.startswith("/models-json"):
                 self._send(404, b'{"error":"not found"}')
                 return
@@ -175,6 +196,18 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
                 return
             ctype = "text/html" if raw.lstrip()[:1] == b"<" else "application/json"
             self._send(world.listing_status, raw, ctype)
+
+        def _catalog(self) -> None:
+            world = router.world
+            router.catalog_requests += 1
+            if world.catalog_hang and router.closing.wait(world.catalog_hang):
+                return
+            if world.catalog_raw is not None:
+                self._send(world.catalog_status, world.catalog_raw)
+            elif world.catalog is None:
+                self._send(404, b'{"error":"Not Found"}')
+            else:
+                self._send(world.catalog_status, json.dumps(world.catalog).encode())
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
