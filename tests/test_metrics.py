@@ -1,0 +1,370 @@
+"""metrics.py: the Prometheus textfile for node_exporter's textfile collector."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from inference_tracker.errors import StoreError
+from inference_tracker.metrics import METRIC_NAMES, TrackerFacts, write_textfile
+from inference_tracker.record import COLUMNS, Row, iso_ms
+from inference_tracker.states import STATES, ProviderState, Thresholds, provider_states
+
+NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
+NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+LAST_CYCLE = NOW - timedelta(minutes=5)
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def make_row(
+    provider: str = "groq",
+    *,
+    at: datetime = LAST_CYCLE,
+    error_class: str = "ok",
+    duration_ms: str = "1000.0",
+    ttft_ms: str = "",
+    tokens_per_s: str = "",
+    answer_correct: str = "true",
+    model: str = "org/m",
+    status: str = "",
+) -> Row:
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(
+        cycle_timestamp_iso=iso_ms(at),
+        model_id=model,
+        provider_name=provider,
+        duration_ms=duration_ms,
+        error_class=error_class,
+        response_status_code=status or ("200" if error_class == "ok" else "-1"),
+        answer_correct=answer_correct,
+        streamed="true" if ttft_ms else "",
+        ttft_ms=ttft_ms,
+        output_tokens_per_s=tokens_per_s,
+    )
+    return row
+
+
+def state(provider: str, name: str, **more: float | None) -> ProviderState:
+    uptimes: dict[str, float | None] = {"uptime_1h": None, "uptime_24h": None, "uptime_7d": None}
+    uptimes.update(more)
+    since = None if name == "unknown" else iso_ms(LAST_CYCLE)
+    return ProviderState(provider, name, since, "why", **uptimes)
+
+
+def read_samples(path: Path) -> Samples:
+    samples: Samples = {}
+    for family in text_string_to_metric_families(path.read_text(encoding="utf-8")):
+        assert family.type == "gauge", family.name
+        assert family.documentation, family.name
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in samples, key
+            samples[key] = sample.value
+    return samples
+
+
+def labels(**pairs: str) -> frozenset[tuple[str, str]]:
+    return frozenset(pairs.items())
+
+
+FACTS = TrackerFacts(
+    last_cycle_started=LAST_CYCLE,
+    last_cycle_duration_s=42.5,
+    rows_buffered=17,
+    rows_pending=3,
+    last_push_at=NOW - timedelta(hours=1),
+)
+
+
+def test_the_tracker_facts(tmp_path: Path) -> None:
+    path = tmp_path / "tracker.prom"
+    write_textfile(path, rows=[], states={}, tracker=FACTS, now=NOW)
+    samples = read_samples(path)
+    assert samples == {
+        ("inference_tracker_last_cycle_timestamp_seconds", labels()): LAST_CYCLE.timestamp(),
+        ("inference_tracker_last_cycle_duration_seconds", labels()): 42.5,
+        ("inference_tracker_rows_buffered", labels()): 17.0,
+        ("inference_tracker_rows_pending", labels()): 3.0,
+        ("inference_tracker_last_push_timestamp_seconds", labels()): (
+            NOW - timedelta(hours=1)
+        ).timestamp(),
+    }
+
+
+def test_unknown_tracker_facts_are_not_exported(tmp_path: Path) -> None:
+    path = tmp_path / "tracker.prom"
+    write_textfile(path, rows=[], states={}, tracker=TrackerFacts(), now=NOW)
+    assert set(read_samples(path)) == {
+        ("inference_tracker_rows_buffered", labels()),
+        ("inference_tracker_rows_pending", labels()),
+    }
+    assert "NaN" not in path.read_text()
+
+
+def test_state_is_one_hot_with_since(tmp_path: Path) -> None:
+    path = tmp_path / "tracker.prom"
+    states = {"groq": state("groq", "degraded"), "sambanova": state("sambanova", "unknown")}
+    write_textfile(path, rows=[], states=states, tracker=FACTS, now=NOW)
+    samples = read_samples(path)
+    for provider, current in (("groq", "degraded"), ("sambanova", "unknown")):
+        for name in ("up", "degraded", "down", "unknown"):
+            key = ("inference_tracker_provider_state", labels(provider=provider, state=name))
+            assert samples[key] == (1.0 if name == current else 0.0)
+    since = ("inference_tracker_provider_state_since_timestamp_seconds", labels(provider="groq"))
+    assert samples[since] == LAST_CYCLE.timestamp()
+    unknown_since = since[0], labels(provider="sambanova")
+    assert unknown_since not in samples
+
+
+def test_uptime_per_window_and_none_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "tracker.prom"
+    states = {"groq": state("groq", "up", uptime_1h=0.5, uptime_24h=None, uptime_7d=0.99)}
+    write_textfile(path, rows=[], states=states, tracker=FACTS, now=NOW)
+    samples = read_samples(path)
+    uptime = {
+        dict(key[1])["window"]: value
+        for key, value in samples.items()
+        if key[0] == "inference_tracker_provider_uptime_ratio"
+    }
+    assert uptime == {"1h": 0.5, "7d": 0.99}
+
+
+def test_latency_speed_and_answers_over_the_last_hour(tmp_path: Path) -> None:
+    rows = [
+        make_row(duration_ms=f"{ms}.0", ttft_ms=f"{ms // 10}.0", tokens_per_s=f"{tps}.0")
+        for ms, tps in zip(range(1000, 3000, 100), range(20, 40), strict=True)
+    ]  # 20 successful streamed calls: durations 1000..2900 ms, TTFT 100..290 ms
+    rows.append(make_row(error_class="timeout", duration_ms="60000.0", answer_correct=""))
+    rows.append(make_row(answer_correct="false", duration_ms="1000.0"))  # not streamed
+    rows.append(make_row(at=NOW - timedelta(hours=2), duration_ms="99999.0"))  # too old
+    path = tmp_path / "tracker.prom"
+    write_textfile(path, rows=rows, states={}, tracker=FACTS, now=NOW)
+    samples = read_samples(path)
+    groq = {"provider": "groq"}
+    assert (
+        samples[("inference_tracker_provider_duration_seconds", labels(**groq, quantile="0.5"))]
+        == 1.9
+    )
+    assert (
+        samples[("inference_tracker_provider_duration_seconds", labels(**groq, quantile="0.95"))]
+        == 2.8
+    )
+    assert (
+        samples[("inference_tracker_provider_ttft_seconds", labels(**groq, quantile="0.5"))] == 0.19
+    )
+    assert (
+        samples[("inference_tracker_provider_ttft_seconds", labels(**groq, quantile="0.95"))]
+        == 0.28
+    )
+    assert samples[("inference_tracker_provider_output_tokens_per_second", labels(**groq))] == 29.0
+    assert samples[("inference_tracker_provider_answer_correct_ratio", labels(**groq))] == 20 / 21
+
+
+def test_no_successful_call_exports_no_latency(tmp_path: Path) -> None:
+    rows = [make_row(error_class="timeout", answer_correct="") for _ in range(3)]
+    path = tmp_path / "tracker.prom"
+    write_textfile(path, rows=rows, states={}, tracker=FACTS, now=NOW)
+    names = {name for name, _ in read_samples(path)}
+    assert "inference_tracker_provider_duration_seconds" not in names
+    assert "inference_tracker_provider_ttft_seconds" not in names
+    assert "inference_tracker_provider_output_tokens_per_second" not in names
+    assert "inference_tracker_provider_answer_correct_ratio" not in names
+
+
+def test_last_cycle_calls_by_error_class(tmp_path: Path) -> None:
+    last = [
+        make_row(model="org/a"),
+        make_row(model="org/b"),
+        make_row(model="org/c", error_class="timeout"),
+        make_row(model="org/d", error_class="http_error", status="429"),
+        make_row("hf-inference", error_class="unmapped_provider"),  # no call was made
+        make_row("together", error_class="connection_error"),
+    ]
+    path = tmp_path / "tracker.prom"
+    facts = TrackerFacts(rows_buffered=6, last_cycle_rows=last)
+    write_textfile(path, rows=last, states={}, tracker=facts, now=NOW)
+    calls = {
+        tuple(sorted(dict(key[1]).items())): value
+        for key, value in read_samples(path).items()
+        if key[0] == "inference_tracker_provider_last_cycle_calls"
+    }
+    assert calls[(("error_class", "ok"), ("provider", "groq"))] == 2
+    assert calls[(("error_class", "timeout"), ("provider", "groq"))] == 1
+    assert calls[(("error_class", "http_error"), ("provider", "groq"))] == 1
+    assert calls[(("error_class", "deadline"), ("provider", "groq"))] == 0  # known: zero
+    assert calls[(("error_class", "connection_error"), ("provider", "together"))] == 1
+    assert calls[(("error_class", "ok"), ("provider", "together"))] == 0
+    assert not any(dict(key)["provider"] == "hf-inference" for key in calls)
+    assert not any(dict(key)["error_class"] == "unmapped_provider" for key in calls)
+
+
+def test_every_name_is_valid_and_declared(tmp_path: Path) -> None:
+    rows = [make_row(ttft_ms="100.0", tokens_per_s="50.0") for _ in range(6)]
+    states = provider_states(rows, now=NOW, thresholds=Thresholds())
+    path = tmp_path / "tracker.prom"
+    write_textfile(
+        path,
+        rows=rows,
+        states=states,
+        tracker=TrackerFacts(
+            last_cycle_started=LAST_CYCLE,
+            last_cycle_duration_s=1.0,
+            last_push_at=NOW,
+            last_cycle_rows=rows,
+        ),
+        now=NOW,
+    )
+    names = {name for name, _ in read_samples(path)}
+    assert names == set(METRIC_NAMES)  # every metric is exported by this full example
+    for name in names:
+        assert NAME.fullmatch(name), name
+        assert name.startswith("inference_tracker_")
+        assert not name.endswith("_total")
+    for family in text_string_to_metric_families(path.read_text()):
+        for sample in family.samples:
+            for label in sample.labels:
+                assert re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", label), label
+            assert math.isfinite(sample.value)
+
+
+def test_odd_provider_names_survive_as_label_values(tmp_path: Path) -> None:
+    odd = 'we"ird\\name\nnext'
+    path = tmp_path / "tracker.prom"
+    write_textfile(path, rows=[], states={odd: state(odd, "up")}, tracker=FACTS, now=NOW)
+    key = ("inference_tracker_provider_state", labels(provider=odd, state="up"))
+    assert read_samples(path)[key] == 1.0
+
+
+# --- writing ---------------------------------------------------------------------------------------
+
+
+def test_rewriting_leaves_no_temporary_file(tmp_path: Path) -> None:
+    path = tmp_path / "tracker.prom"
+    for buffered in range(3):
+        facts = TrackerFacts(rows_buffered=buffered)
+        write_textfile(path, rows=[], states={}, tracker=facts, now=NOW)
+    assert os.listdir(tmp_path) == ["tracker.prom"]
+    assert read_samples(path)[("inference_tracker_rows_buffered", labels())] == 2.0
+
+
+def test_a_reader_never_sees_half_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "tracker.prom"
+    # Two versions of very different sizes: a torn or truncated file would show.
+    big = {f"provider-{i:03d}": state(f"provider-{i:03d}", "up", uptime_1h=0.9) for i in range(20)}
+    versions = [({}, TrackerFacts(rows_buffered=1)), (big, TrackerFacts(rows_buffered=2))]
+    write_textfile(path, rows=[], states={}, tracker=versions[0][1], now=NOW)
+    expected = set()
+    for states, facts in versions:  # the two files as written alone
+        write_textfile(path, rows=[], states=states, tracker=facts, now=NOW)
+        expected.add(path.read_text())
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def rewrite() -> None:
+        try:
+            for i in range(60):
+                states, facts = versions[i % 2]
+                write_textfile(path, rows=[], states=states, tracker=facts, now=NOW)
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    reads = 0
+    while not done.is_set() or reads < 10:
+        text = path.read_text()
+        assert text in expected
+        names = {family.name for family in text_string_to_metric_families(text)}
+        assert "inference_tracker_rows_buffered" in names
+        assert "inference_tracker_rows_pending" in names
+        reads += 1
+    writer.join()
+    assert not failures
+    assert reads >= 10
+
+
+def test_a_missing_folder_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "no-such-folder" / "tracker.prom"
+    with pytest.raises(StoreError) as caught:
+        write_textfile(path, rows=[], states={}, tracker=FACTS, now=NOW)
+    message = str(caught.value)
+    assert message == f"cannot write PROMETHEUS_TEXTFILE {path}: No such file or directory"
+    assert "\n" not in message
+
+
+def test_a_folder_that_is_a_file_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    path = tmp_path / "file" / "tracker.prom"
+    with pytest.raises(StoreError, match=r"^cannot write PROMETHEUS_TEXTFILE .*: Not a directory$"):
+        write_textfile(path, rows=[], states={}, tracker=FACTS, now=NOW)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in any folder")
+def test_a_folder_not_writable_is_one_clear_error_and_keeps_the_old_file(tmp_path: Path) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    path = folder / "tracker.prom"
+    write_textfile(path, rows=[], states={}, tracker=FACTS, now=NOW)
+    before = path.read_bytes()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(
+            StoreError, match=r"^cannot write PROMETHEUS_TEXTFILE .*: permission denied$"
+        ):
+            write_textfile(path, rows=[], states={}, tracker=TrackerFacts(), now=NOW)
+    finally:
+        folder.chmod(0o700)
+    assert path.read_bytes() == before
+    assert os.listdir(folder) == ["tracker.prom"]
+
+
+# --- the example alert rules ------------------------------------------------------------------
+
+ALERTS = Path(__file__).parents[1] / "examples" / "alerts.yml"
+
+
+def alert_rules() -> dict[str, dict[str, object]]:
+    document = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    rules = [rule for group in document["groups"] for rule in group["rules"]]
+    return {rule["alert"]: rule for rule in rules}
+
+
+def test_alert_rules_name_only_exported_metrics() -> None:
+    rules = alert_rules()
+    assert rules
+    for name, rule in rules.items():
+        expr = str(rule["expr"])
+        used = re.findall(r"\binference_tracker_[a-zA-Z0-9_]*", expr)
+        assert used, name
+        for metric in used:
+            assert metric in METRIC_NAMES, (name, metric)
+        for state_name in re.findall(r'state="([^"]*)"', expr):
+            assert state_name in STATES, (name, state_name)
+        assert re.fullmatch(r"\d+[smh]", str(rule["for"])), name
+        assert isinstance(rule["labels"], dict)
+        assert rule["labels"]["severity"] in ("info", "warning", "critical"), name
+        assert isinstance(rule["annotations"], dict)
+        assert rule["annotations"]["summary"], name
+
+
+def test_the_alerts_the_issue_asks_for() -> None:
+    rules = alert_rules()
+    down = rules["InferenceProviderDown"]
+    assert down["expr"] == 'inference_tracker_provider_state{state="down"} == 1'
+    assert down["for"] == "15m"
+    stale = rules["InferenceTrackerStale"]
+    assert stale["expr"] == "time() - inference_tracker_last_cycle_timestamp_seconds > 900"
+    push = str(rules["InferenceTrackerPushFailing"]["expr"])
+    assert "inference_tracker_rows_pending > 0" in push
+    assert "time() - inference_tracker_last_push_timestamp_seconds > 7200" in push
