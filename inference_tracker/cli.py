@@ -350,6 +350,7 @@ def _cycle(
         max_tokens=settings.max_tokens_default,
         user_agent=USER_AGENT,
         bill_to=settings.hf_bill_to,
+        stream=settings.stream,
     )
     calls = plan_calls(pairs, providers, template, log)
     if dry_run:
@@ -503,9 +504,19 @@ def status(
     since: Annotated[
         str, typer.Option("--since", help="Window of the provider table: 1h, 6h, 24h or 7d.")
     ] = "24h",
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="One line, exit 0 when the tracker itself is healthy, 1 when not (for"
+            " health-check pingers); provider states never change it.",
+        ),
+    ] = False,
 ) -> None:
     """Show whether the tracker and the providers are healthy (local files only, no network)."""
     from inference_tracker import render, report  # lazy: keeps other commands' start-up lean
+    from inference_tracker.config import env_file_in_use
+    from inference_tracker.states import Thresholds
 
     with _boundary():
         if since not in report.WINDOWS:
@@ -515,20 +526,22 @@ def status(
     with _boundary(ctx.scrub):
         now, hours = CLOCK.wall(), report.WINDOWS[since]
         store = Store(ctx.settings.local_csv_path, ctx.settings.state_folder)  # read only
-        snapshot = report.read_snapshot(store, now=now, hours=hours)
-        from inference_tracker.config import env_file_in_use
-
+        # Provider states look back at least a day, whatever the window of the table.
+        snapshot = report.read_snapshot(store, now=now, hours=max(hours, 24))
         view = report.SettingsView.from_settings(ctx.settings, env_file_in_use())
-        status = report.build_status(snapshot, view, now=now, hours=hours)
+        thresholds = Thresholds.from_settings(ctx.settings)
+        status = report.build_status(snapshot, view, now=now, hours=hours, thresholds=thresholds)
         status["warnings"] += _typos()
         data = report.scrub_all(status, ctx.scrub)
-        if as_json:
+        if check:
+            text = render.render_check(data)
+        elif as_json:
             text = render.render_json(data)
         else:
             text = render.render_text(data, color=sys.stdout.isatty())
         sys.stdout.write(ctx.scrub(text))
         sys.stdout.flush()
-    raise typer.Exit(EXIT_OK)
+    raise typer.Exit(EXIT_FAILED if check and not data["healthy"] else EXIT_OK)
 
 
 def main() -> None:

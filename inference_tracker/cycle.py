@@ -45,6 +45,7 @@ class CallTemplate:
     max_tokens: int
     user_agent: str
     bill_to: str = ""
+    stream: bool = True  # ask for a streamed answer (STREAM)
 
 
 def plan_calls(
@@ -80,7 +81,11 @@ def plan_calls(
             "messages": [{"role": "user", "content": template.prompt}],
             "max_tokens": template.max_tokens,
             "model": model,
-            "stream": False,
+            **(
+                {"stream": True, "stream_options": {"include_usage": True}}
+                if template.stream
+                else {"stream": False}
+            ),
         }
         calls.append(
             Call(

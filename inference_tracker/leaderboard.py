@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from inference_tracker.record import Row
-from inference_tracker.report import ProviderStats, provider_stats
 from inference_tracker.states import ProviderState
+from inference_tracker.stats import ProviderStats, provider_stats
 
 WINDOWS = ((24, "24 hours"), (7 * 24, "7 days"))
 COLUMNS = (
@@ -69,7 +69,7 @@ def leaderboard_section(
     """The section, markers included, ending in a newline.
 
     Rows of other probes are left out (rows with no probe_id, from before the column, are
-    kept). Statistics from report.provider_stats over each window; the state is the current one.
+    kept). Statistics from stats.provider_stats over each window; the state is the current one.
     """
     start, end = markers(probe_id)
     mine = [row for row in rows if row.get("probe_id", "") in (probe_id, "")]

@@ -11,7 +11,7 @@ or empty, and the next cycle writes it again.
 Names follow the Prometheus conventions: the prefix `inference_tracker_`, base units in the
 names (`_seconds`, `_ratio`), no `_total` on a gauge. A value that is unknown is not exported
 for its labels (never NaN). The statistics come from states.provider_states (state, uptime)
-and report.provider_stats over the last hour (percentiles, speed, answers).
+and stats.provider_stats over the last hour (percentiles, speed, answers).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from inference_tracker.errors import StoreError
 from inference_tracker.files import strerror
 from inference_tracker.record import ERROR_CLASSES, NOT_CALLED, Row, parse_iso
-from inference_tracker.report import ProviderStats, provider_stats
 from inference_tracker.states import STATES, ProviderState
+from inference_tracker.stats import ProviderStats, provider_stats
 
 PREFIX = "inference_tracker_"
 STATS_HOURS = 1  # the window of the percentiles, speed and answer rate

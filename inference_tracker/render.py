@@ -18,6 +18,17 @@ if TYPE_CHECKING:
     from inference_tracker.record import Call
 
 
+def render_check(status: dict[str, Any]) -> str:
+    """`status --check`: one line saying whether the tracker itself is healthy, and why not."""
+    faults = status["faults"]
+    if not faults:
+        cycle = status["last_cycle"]
+        when = f"last cycle {ago(cycle['age_s'])}" if cycle else "no cycle yet"
+        return f"OK: the tracker is healthy ({when})\n"
+    more = f" (and {plural(len(faults) - 1, 'more problem')})" if len(faults) > 1 else ""
+    return f"FAIL: {faults[0]}{more}\n"
+
+
 def render_json(status: dict[str, Any]) -> str:
     """One JSON object on one line."""
     return json.dumps(status, ensure_ascii=False) + "\n"
@@ -160,21 +171,29 @@ def _provider_table(status: dict[str, Any], window: str, paint: _Paint) -> Table
         title_style="bold" if paint.color else "",
     )
     table.add_column("provider")
-    for name in ("calls", "success", "p50 ms", "p95 ms", "answer ok"):
+    table.add_column("state")
+    for name in ("calls", "success", "uptime", "p50 ms", "p95 ms", "TTFT", "tok/s", "answer"):
         table.add_column(name, justify="right")
     table.add_column("errors")
     for p in status["providers"]:
         errors = ", ".join(f"{name} {count}" for name, count in p["errors"].items())
         table.add_row(
             paint(p["provider"]),
+            paint(p["state"], _STATE_STYLES.get(p["state"], "")),
             paint(str(p["calls"])),
             paint(_percent(p["success_rate"]), _health(p["success_rate"], 0.99, 0.9)),
+            paint(_percent(p["uptime_24h"]), _health(p["uptime_24h"], 0.99, 0.9)),
             paint(_ms(p["p50_ms"])),
             paint(_ms(p["p95_ms"])),
+            paint(_ms(p["p50_ttft_ms"])),
+            paint("-" if p["p50_tokens_per_s"] is None else f"{p['p50_tokens_per_s']:.0f}"),
             paint(_percent(p["answer_correct_rate"]), _health(p["answer_correct_rate"], 0.9, 0.5)),
             paint(errors, "red" if errors else ""),
         )
     return table
+
+
+_STATE_STYLES = {"up": "green", "degraded": "yellow", "down": "red"}
 
 
 # --- the dry-run plan ------------------------------------------------------------------------

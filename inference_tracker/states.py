@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 from inference_tracker.record import NOT_CALLED, Row, parse_iso
 from inference_tracker.render import plural
-from inference_tracker.report import UPTIME_MIN_CALLS, in_window, percentile, uptime
+from inference_tracker.stats import UPTIME_MIN_CALLS, in_window, percentile, uptime
 
 if TYPE_CHECKING:
     from inference_tracker.config import Settings

@@ -52,7 +52,8 @@ def test_dry_run_prints_one_json_object_per_planned_call(
             "messages": [{"role": "user", "content": "Solve this: 123/2*3.2*9"}],
             "max_tokens": 512,
             "model": "groq/alpha",
-            "stream": False,
+            "stream": True,
+            "stream_options": {"include_usage": True},
         },
     }
     assert plans[2]["request_url"] == "https://router.test/v1/chat/completions"

@@ -225,3 +225,44 @@ def test_status_finds_a_storage_folder_it_could_not_use(
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
     problems = status_json()["problems"]
     assert any("blocker" in p and "not a folder" in p for p in problems), problems
+
+
+# --- status --check ----------------------------------------------------------------------------
+
+
+def test_check_is_ok_for_a_healthy_tracker_whatever_the_providers_do(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    store = store_at(tmp_path)
+    rows = [make_row(0, start=now - timedelta(minutes=1), error_class="timeout")]
+    store.append_cycle(rows, summary_of(rows))  # a provider failing is data, not a fault
+    result = run_cli("status", "--check")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("OK: the tracker is healthy (last cycle ")
+    assert len(result.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize("cause", ["cron stale", "rows not stored", "pushes failing"])
+def test_check_fails_with_one_line_for_each_unhealthy_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cause: str
+) -> None:
+    now = datetime.now(UTC)
+    store = store_at(tmp_path)
+    if cause == "pushes failing":  # rows from 3 h ago still wait for a push
+        monkeypatch.setenv("HF_DATASET_REPO_ID", "me/metrics")
+        old = [make_row(0, start=now - timedelta(hours=3), model="org/old")]
+        store.append_cycle(old, summary_of(old))
+        store.note_error("push", "Hub failed: 503 Service Unavailable", now)
+    minutes = {"cron stale": 30, "rows not stored": 3, "pushes failing": 3}[cause]
+    rows = [make_row(0, start=now - timedelta(minutes=minutes))]
+    store.append_cycle(rows, summary_of(rows))
+    if cause == "rows not stored":
+        store.note_error("store", "cannot store rows: no space left on device", now)
+    result = run_cli("status", "--check")
+    assert result.exit_code == 1
+    [line] = result.stdout.splitlines()
+    expected = {
+        "cron stale": "is cron running?",
+        "rows not stored": "could not store its rows: cannot store rows: no space left",
+        "pushes failing": "pushes have failed for 3h: Hub failed: 503",
+    }[cause]
+    assert line.startswith("FAIL: ") and expected in line, line

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -51,8 +52,15 @@ def test_url_for_every_provider_in_the_file(provider: str, url: str) -> None:
 
 
 def test_request_body_is_exactly_the_spec() -> None:
+    """Streamed by default (STREAM=true); STREAM=false keeps the non-streamed body exactly."""
     log, _ = quiet_log()
     [call] = plan_calls([Pair("m/x", "groq", "llama-x")], SHIPPED, REQUEST, log)
+    assert call.body == (
+        '{"messages":[{"role":"user","content":"Solve this: 123/2*3.2*9"}],'
+        '"max_tokens":512,"model":"llama-x","stream":true,"stream_options":{"include_usage":true}}'
+    )
+    plain = dataclasses.replace(REQUEST, stream=False)
+    [call] = plan_calls([Pair("m/x", "groq", "llama-x")], SHIPPED, plain, log)
     assert call.body == (
         '{"messages":[{"role":"user","content":"Solve this: 123/2*3.2*9"}],'
         '"max_tokens":512,"model":"llama-x","stream":false}'

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from inference_tracker import render, report
+from inference_tracker import render, report, stats
 from inference_tracker.csvfile import encode_rows
 from inference_tracker.record import COLUMNS, CycleSummary, Row, Scrubber, iso_ms
 from inference_tracker.state import ErrorNote, PushNote, State
@@ -66,17 +66,17 @@ def make_row(
     ],
 )
 def test_percentile_is_nearest_rank(values: list[float], p: float, expected: float) -> None:
-    assert report.percentile(values, p) == expected
+    assert stats.percentile(values, p) == expected
 
 
 def test_percentile_of_nothing_is_none() -> None:
-    assert report.percentile([], 50) is None
+    assert stats.percentile([], 50) is None
 
 
 def test_rate_with_zero_calls_is_none_not_an_error() -> None:
-    assert report.rate(0, 0) is None
-    assert report.rate(0, 4) == 0.0
-    assert report.rate(3, 4) == 0.75
+    assert stats.rate(0, 0) is None
+    assert stats.rate(0, 4) == 0.0
+    assert stats.rate(3, 4) == 0.75
 
 
 # --- per-provider statistics ---------------------------------------------------------------
@@ -90,7 +90,7 @@ def test_provider_stats_counts_successes_durations_and_answers() -> None:
         # failures count as calls but their duration is not a latency of a successful call
         make_row("groq", error_class="timeout", duration_ms="60000.0", answer_correct=""),
     ]
-    (groq,) = report.provider_stats(rows, now=NOW, hours=24)
+    (groq,) = stats.provider_stats(rows, now=NOW, hours=24)
     assert groq.provider == "groq"
     assert groq.calls == 4
     assert groq.ok == 1 + 1 + 1
@@ -107,10 +107,10 @@ def test_uptime_leaves_out_rate_limits_and_needs_five_calls() -> None:
     ok = [make_row("p", response_status_code="200") for _ in range(4)]
     limited = [make_row("p", error_class="http_error", response_status_code="429")] * 3
     failed = [make_row("p", error_class="http_error", response_status_code="503")]
-    assert report.uptime(ok + limited) is None  # 4 counted calls
-    assert report.uptime(ok + limited + failed) == 0.8
+    assert stats.uptime(ok + limited) is None  # 4 counted calls
+    assert stats.uptime(ok + limited + failed) == 0.8
     skipped = [make_row("p", error_class="unmapped_provider")] * 10
-    assert report.uptime(ok + skipped) is None
+    assert stats.uptime(ok + skipped) is None
 
 
 def test_streamed_numbers_and_what_the_catalog_advertised() -> None:
@@ -127,7 +127,7 @@ def test_streamed_numbers_and_what_the_catalog_advertised() -> None:
                  advertised_status="live"),  # failed: its ttft is no success's
         make_row("p", error_class="http_error", advertised_status="error"),
     ]  # fmt: skip
-    (p,) = report.provider_stats(rows, now=NOW, hours=24)
+    (p,) = stats.provider_stats(rows, now=NOW, hours=24)
     assert (p.p50_ttft_ms, p.p95_ttft_ms, p.p50_tokens_per_s) == (100.0, 300.0, 40.0)
     assert (p.advertised_ttft_ms, p.advertised_tokens_per_s) == (200.0, 100.0)
     assert p.ttft_vs_advertised == 0.5 and p.speed_vs_advertised == 0.4
@@ -138,7 +138,7 @@ def test_streamed_numbers_and_what_the_catalog_advertised() -> None:
 
 def test_provider_without_answers_or_successes_has_null_rates() -> None:
     rows = [make_row("down", error_class="connection_error", duration_ms="", answer_correct="")]
-    (down,) = report.provider_stats(rows, now=NOW, hours=24)
+    (down,) = stats.provider_stats(rows, now=NOW, hours=24)
     assert down.calls == 1
     assert down.success_rate == 0.0
     assert down.p50_ms is None and down.p95_ms is None
@@ -147,9 +147,9 @@ def test_provider_without_answers_or_successes_has_null_rates() -> None:
 
 def test_unparseable_durations_are_skipped() -> None:
     rows = [make_row(duration_ms="abc"), make_row(duration_ms="nan"), make_row(duration_ms="50.0")]
-    (stats,) = report.provider_stats(rows, now=NOW, hours=24)
-    assert stats.calls == 3
-    assert stats.p50_ms == 50.0
+    (one,) = stats.provider_stats(rows, now=NOW, hours=24)
+    assert one.calls == 3
+    assert one.p50_ms == 50.0
 
 
 def test_window_keeps_only_rows_of_the_last_hours() -> None:
@@ -159,19 +159,19 @@ def test_window_keeps_only_rows_of_the_last_hours() -> None:
         make_row("b", at=NOW - timedelta(hours=5)),
         make_row("c", at=NOW - timedelta(days=3)),
     ]
-    one_hour = report.provider_stats(rows, now=NOW, hours=1)
+    one_hour = stats.provider_stats(rows, now=NOW, hours=1)
     assert [(s.provider, s.calls) for s in one_hour] == [("a", 1)]
-    six_hours = report.provider_stats(rows, now=NOW, hours=6)
+    six_hours = stats.provider_stats(rows, now=NOW, hours=6)
     assert sorted((s.provider, s.calls) for s in six_hours) == [("a", 2), ("b", 1)]
-    week = report.provider_stats(rows, now=NOW, hours=168)
+    week = stats.provider_stats(rows, now=NOW, hours=168)
     assert sorted((s.provider, s.calls) for s in week) == [("a", 2), ("b", 1), ("c", 1)]
 
 
 def test_rows_with_an_unreadable_timestamp_are_left_out() -> None:
     bad = make_row("a")
     bad["cycle_timestamp_iso"] = "yesterday"
-    stats = report.provider_stats([bad, make_row("a")], now=NOW, hours=24)
-    assert [(s.provider, s.calls) for s in stats] == [("a", 1)]
+    found = stats.provider_stats([bad, make_row("a")], now=NOW, hours=24)
+    assert [(s.provider, s.calls) for s in found] == [("a", 1)]
 
 
 def test_worst_providers_come_first() -> None:
@@ -186,7 +186,7 @@ def test_worst_providers_come_first() -> None:
         # as good as healthy but slower: slower comes first among equals
         *[make_row("slow", duration_ms="5000.0") for _ in range(5)],
     ]
-    order = [s.provider for s in report.provider_stats(rows, now=NOW, hours=24)]
+    order = [s.provider for s in stats.provider_stats(rows, now=NOW, hours=24)]
     assert order == ["broken", "flaky", "wrong", "slow", "healthy"]
 
 
@@ -320,6 +320,8 @@ SETTINGS = report.SettingsView(
 )
 TOP_KEYS = {
     "generated_at",
+    "healthy",
+    "faults",
     "settings",
     "cycle_counter",
     "cycles_until_push",
@@ -338,6 +340,12 @@ TOP_KEYS = {
 }
 PROVIDER_KEYS = {
     "provider",
+    "state",
+    "state_since",
+    "state_reason",
+    "uptime_1h",
+    "uptime_24h",
+    "uptime_7d",
     "calls",
     "ok",
     "success_rate",
@@ -407,6 +415,12 @@ def test_status_json_shape() -> None:
     assert set(groq) == PROVIDER_KEYS
     assert groq == {
         "provider": "groq",
+        "state": "up",  # its one cycle had a success
+        "state_since": iso_ms(NOW - timedelta(minutes=5)),
+        "state_reason": "too few calls in the last hour for a success ratio",
+        "uptime_1h": None,
+        "uptime_24h": None,
+        "uptime_7d": None,
         "calls": 2,
         "ok": 1,
         "success_rate": 0.5,
@@ -585,8 +599,8 @@ def test_pairs_skipped_on_purpose_are_not_provider_failures() -> None:
         make_row(0, provider="groq"),
         make_row(0, provider="nebius", error_class="unmapped_provider"),
     ]
-    stats = report.provider_stats(rows, now=datetime(2026, 11, 27, 10, 1, tzinfo=UTC), hours=24)
-    assert [s.provider for s in stats] == ["groq"]
+    found = stats.provider_stats(rows, now=datetime(2026, 11, 27, 10, 1, tzinfo=UTC), hours=24)
+    assert [s.provider for s in found] == ["groq"]
 
 
 def test_at_80_columns_the_commit_url_is_whole_on_its_own_line() -> None:
