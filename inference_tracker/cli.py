@@ -273,6 +273,8 @@ def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | 
     signals = _Signals(on_first=lambda signum: _say_stopping(ctx, signum))
     with signals.installed() if not dry_run else contextlib.nullcontext():
         counter = _cycle(ctx, providers, signals, dry_run=dry_run, saved_listing=saved)
+    if counter is not None and settings.prometheus_textfile is not None:
+        _write_metrics(ctx, settings.prometheus_textfile)
     if signals.received is not None:
         return signals.exit_code()
     if counter is None or no_push or counter % settings.push_interval_cycles != 0:
@@ -384,6 +386,22 @@ def _cycle(
             not_measured=len(calls) - len(stored.rows),
         )
     return stored.counter
+
+
+def _write_metrics(ctx: Context, path: Path) -> None:
+    """The Prometheus textfile after the cycle, from the last 7 days on disk. It is a view of
+    the data: failing to write it is a warning, never the cycle's failure."""
+    from inference_tracker.errors import StoreError
+    from inference_tracker.metrics import write_metrics
+    from inference_tracker.states import Thresholds
+
+    thresholds = Thresholds.from_settings(ctx.settings)
+    try:
+        write_metrics(_store(ctx), path, now=CLOCK.wall(), thresholds=thresholds)
+    except StoreError as exc:
+        ctx.log.warning("metrics_not_written", error=str(exc))
+    else:
+        ctx.log.debug("metrics_written", path=str(path))
 
 
 def _chained_push(ctx: Context, store: Store) -> bool:

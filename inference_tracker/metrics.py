@@ -28,10 +28,13 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from inference_tracker.errors import StoreError
 from inference_tracker.files import strerror
 from inference_tracker.record import ERROR_CLASSES, NOT_CALLED, Row, parse_iso
-from inference_tracker.states import STATES, ProviderState
+from inference_tracker.report import read_snapshot
+from inference_tracker.states import STATES, ProviderState, Thresholds, provider_states
 from inference_tracker.stats import ProviderStats, provider_stats
+from inference_tracker.store import Store
 
 PREFIX = "inference_tracker_"
+WEEK_HOURS = 168
 STATS_HOURS = 1  # the window of the percentiles, speed and answer rate
 
 # name, help, label names.
@@ -218,3 +221,21 @@ def _timestamp(iso: str | None) -> float | None:
 
 def _name(stats: ProviderStats) -> str:
     return stats.provider
+
+
+def write_metrics(store: Store, path: Path, *, now: datetime, thresholds: Thresholds) -> None:
+    """Read the last 7 days on disk and write the textfile (the states need a week: the
+    latency of the last hour is judged against the provider's own 7-day median)."""
+    snap = read_snapshot(store, now=now, hours=WEEK_HOURS)
+    states = provider_states(snap.rows, now=now, thresholds=thresholds)
+    cycle, push = snap.state.last_cycle, snap.state.last_push
+    started = cycle.started if cycle else None
+    facts = TrackerFacts(
+        last_cycle_started=parse_iso(cycle.started) if cycle else None,
+        last_cycle_duration_s=cycle.duration_s if cycle else None,
+        rows_buffered=snap.buffer_rows,
+        rows_pending=snap.pending_rows,
+        last_push_at=parse_iso(push.at) if push and push.at else None,
+        last_cycle_rows=[row for row in snap.rows if row["cycle_timestamp_iso"] == started],
+    )
+    write_textfile(path, rows=snap.rows, states=states, tracker=facts, now=now)

@@ -368,3 +368,62 @@ def test_the_alerts_the_issue_asks_for() -> None:
     push = str(rules["InferenceTrackerPushFailing"]["expr"])
     assert "inference_tracker_rows_pending > 0" in push
     assert "time() - inference_tracker_last_push_timestamp_seconds > 7200" in push
+
+
+# --- written by collect --------------------------------------------------------------------------
+
+
+def test_collect_writes_the_textfile_after_every_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.fakes.router import FakeRouter, World, listing
+    from tests.helpers import run_cli
+
+    target = tmp_path / "metrics" / "tracker.prom"
+    target.parent.mkdir()
+    with FakeRouter(World(listing=listing({"org/m": ["groq", "down"]}),
+                          behaviours={"down": {"kind": "status", "status": 503}})) as router:  # fmt: skip
+        monkeypatch.setenv("MODELS_API_URL", router.listing_url)
+        monkeypatch.setenv("ROUTER_BASE_URL", router.url)
+        monkeypatch.setenv("HF_TOKEN", "hf_" + "Pr0m" * 9)
+        monkeypatch.setenv("MAX_RETRIES", "0")
+        monkeypatch.setenv("PROMETHEUS_TEXTFILE", str(target))
+        for _ in range(3):
+            assert run_cli("collect", "--no-push").exit_code == 0
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(target.read_text())
+        for s in family.samples
+    }
+    assert (
+        samples[("inference_tracker_provider_state", (("provider", "down"), ("state", "down")))]
+        == 1
+    )
+    assert (
+        samples[("inference_tracker_provider_state", (("provider", "groq"), ("state", "up")))] == 1
+    )
+    assert samples[("inference_tracker_rows_buffered", ())] == 6
+    calls = (
+        "inference_tracker_provider_last_cycle_calls",
+        (("error_class", "http_error"), ("provider", "down")),
+    )
+    assert samples[calls] == 1
+
+
+def test_a_textfile_that_cannot_be_written_is_a_warning_not_a_failed_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.router import FakeRouter, World, listing
+    from tests.helpers import run_cli
+
+    (tmp_path / "blocker").write_text("")
+    with FakeRouter(World(listing=listing({"org/m": ["groq"]}))) as router:
+        monkeypatch.setenv("MODELS_API_URL", router.listing_url)
+        monkeypatch.setenv("ROUTER_BASE_URL", router.url)
+        monkeypatch.setenv("HF_TOKEN", "hf_" + "Pr0m" * 9)
+        monkeypatch.setenv("PROMETHEUS_TEXTFILE", str(tmp_path / "blocker" / "x.prom"))
+        result = run_cli("collect", "--no-push")
+    assert result.exit_code == 0
+    assert '"event": "metrics_not_written"' in result.stderr
