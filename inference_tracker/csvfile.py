@@ -1,8 +1,12 @@
 """The row file format: RFC 4180 CSV, UTF-8, a header of our columns, then rows.
 
-Reading never raises on damaged data: rows that are not whole are reported as problems, the
-rest are kept. Every module that reads or writes rows (the buffer, batches, the dataset) uses
-these, so there is one format.
+Writing puts every value in its column's canonical form (record.canonical_value): this is the
+one place rows are encoded, so rows carried over from older files are normalised too.
+Reading takes files of every layout we ever wrote (our columns, or a start of them: the 21
+before the streaming and catalog columns, the original tool's 14) and pads their rows with the
+columns they lack, empty. Reading never raises on damaged data: rows that are not whole are
+reported as problems, the rest are kept. Every module that reads or writes rows (the buffer,
+batches, the dataset) uses these, so there is one format.
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inference_tracker.record import COLUMNS, ERROR_CLASSES, Row
+from inference_tracker.record import (
+    COLUMN_TYPES,
+    COLUMNS,
+    ERROR_CLASSES,
+    OLDEST_LAYOUT,
+    Row,
+    canonical_value,
+)
 
 _CYCLE_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -25,15 +36,32 @@ class RowsRead:
     problems: list[str] = field(default_factory=list)
 
 
+_TYPED = tuple((name, COLUMN_TYPES[name]) for name in COLUMNS)
+
+
 def encode_rows(rows: Iterable[Row], *, header: bool) -> bytes:
-    """RFC 4180 CSV (CRLF line ends, quotes doubled), UTF-8, columns in schema order."""
+    """RFC 4180 CSV (CRLF line ends, quotes doubled), UTF-8, columns in schema order, every
+    value in its column's canonical form."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     if header:
         writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow([row.get(name, "") for name in COLUMNS])
+        writer.writerow([canonical_value(kind, row.get(name, "")) for name, kind in _TYPED])
     return out.getvalue().encode("utf-8")
+
+
+def layout_width(header: Iterable[str]) -> int | None:
+    """How many of our columns a header holds when it is a layout of ours (all of COLUMNS, or
+    a start of them at least as long as the original tool's); None for any other header."""
+    names = tuple(header)
+    if len(names) < OLDEST_LAYOUT or names != COLUMNS[: len(names)]:
+        return None
+    return len(names)
+
+
+def _padded(values: list[str]) -> Row:
+    return {name: (values[i] if i < len(values) else "") for i, name in enumerate(COLUMNS)}
 
 
 def decode_rows(data: bytes, source: str) -> RowsRead:
@@ -45,17 +73,17 @@ def decode_rows(data: bytes, source: str) -> RowsRead:
         header = next(reader, None)
         if header is None:
             return result
-        if tuple(header) != COLUMNS:
+        width = layout_width(header)
+        if width is None:
             result.problems.append(f"{source}: header is not the expected {len(COLUMNS)} columns")
             return result
         for values in reader:
-            if len(values) != len(COLUMNS):
+            if len(values) != width:
                 result.problems.append(
-                    f"{source} line {reader.line_num}: "
-                    f"{len(values)} fields, expected {len(COLUMNS)}"
+                    f"{source} line {reader.line_num}: {len(values)} fields, expected {width}"
                 )
                 continue
-            row = dict(zip(COLUMNS, values, strict=True))
+            row = _padded(values)
             if not _CYCLE_STAMP.fullmatch(row["cycle_timestamp_iso"]) or (
                 row["error_class"] not in (*ERROR_CLASSES, "")  # "": the original tool's rows
             ):  # e.g. an unclosed quote that swallowed the rows after it
@@ -68,19 +96,15 @@ def decode_rows(data: bytes, source: str) -> RowsRead:
 
 
 def rows_in_our_layout(data: bytes) -> tuple[bool, list[Row]] | None:
-    """The rows of a CSV whose header is our columns or their start (the original tool's 14),
-    padded to all of ours, and whether the header was ours whole; None for another layout.
-    Records that are not whole are left out."""
+    """The rows of a CSV whose header is a layout of ours (layout_width), padded to all of our
+    columns, and whether the header was ours whole; None for another layout. Records that are
+    not whole are left out."""
     records = list(csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline="")))
-    header = tuple(records[0]) if records else ()
-    if not header or header != COLUMNS[: len(header)]:
+    width = layout_width(records[0]) if records else None
+    if width is None:
         return None
-    rows = [
-        {name: (record[i] if i < len(record) else "") for i, name in enumerate(COLUMNS)}
-        for record in records[1:]
-        if len(record) == len(header)
-    ]
-    return header == COLUMNS, rows
+    rows = [_padded(record) for record in records[1:] if len(record) == width]
+    return width == len(COLUMNS), rows
 
 
 def read_csv(path: Path) -> RowsRead:

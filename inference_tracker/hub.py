@@ -32,6 +32,7 @@ import httpx2
 from huggingface_hub import (
     CommitOperationAdd,
     HfApi,
+    RepoFile,
     constants,
     get_session,
     hf_hub_url,
@@ -138,6 +139,13 @@ class Hub:
             _BUDGET.reset(self._budget)
             self._budget = None
 
+    def allow(self, seconds: float) -> None:
+        """Give this session `seconds` more in all, for work whose size is known up front (the
+        files of an upgrade); each request stays bounded by `request_seconds`."""
+        budget = _BUDGET.get()
+        if budget is not None:
+            budget.extra += seconds
+
     # --- what publish and check ask of the Hub ------------------------------------------------
 
     def head(self, repo_id: str, revision: str = "main") -> str:
@@ -162,6 +170,32 @@ class Hub:
             return None
         hf_raise_for_status(response)
         return response.content
+
+    def list_files(self, repo_id: str, revision: str = "main") -> list[str]:
+        """Every file of the dataset at `revision` (folders walked, not listed)."""
+        with _answer_of("file listing"):
+            entries = self.api.list_repo_tree(
+                repo_id, recursive=True, revision=revision, repo_type=REPO_TYPE
+            )
+            paths = [entry.path for entry in entries if isinstance(entry, RepoFile)]
+            if not all(isinstance(path, str) for path in paths):
+                raise TypeError("a file path that is not a string")
+            return paths
+
+    def read_start(self, repo_id: str, path: str, revision: str, size: int) -> bytes | None:
+        """The first `size` bytes of a file (one ranged request), or None when there is no such
+        file. A Hub that ignores the range still gives only `size` bytes back."""
+        url = hf_hub_url(
+            repo_id, path, repo_type=REPO_TYPE, revision=revision, endpoint=self.endpoint
+        )
+        headers = {**self._headers(), "Range": f"bytes=0-{size - 1}"}
+        response = get_session().get(url, headers=headers, follow_redirects=True)
+        if response.status_code == 404 and response.headers.get("X-Error-Code") == "EntryNotFound":
+            return None
+        if response.status_code == 416:  # an empty file has no byte 0
+            return b""
+        hf_raise_for_status(response)
+        return response.content[:size]
 
     def commit(
         self,
@@ -297,11 +331,13 @@ class _Budget:
     clock: Clock
     started: float
     on_retry: Callable[[str], object]
+    extra: float = 0.0  # given by Hub.allow for work whose size is known
 
     def left(self) -> float:
-        left = self.started + self.limits.total_seconds - self.clock.monotonic()
+        total = self.limits.total_seconds + self.extra
+        left = self.started + total - self.clock.monotonic()
         if left <= 0:
-            raise HubTimeout(f"no answer within {self.limits.total_seconds:g} s")
+            raise HubTimeout(f"no answer within {total:g} s")
         return left
 
     def send(self, inner: httpx2.BaseTransport, request: httpx2.Request) -> httpx2.Response:

@@ -2,10 +2,14 @@
 
 Two ways to lay out the dataset (spec section 6, "Push"):
 - shard mode (the file name has `{batch_id}`): one file per batch, at a path that depends only
-  on the batch, so a push repeated after a crash rewrites identical files; plus a README.md
-  card whose `configs` make the viewer read every shard as one table.
+  on the batch, so a push repeated after a crash rewrites identical files.
 - append mode (the seed's `metrics.csv`): download the file, add the rows not already there
-  under it, commit with `parent_commit` so a concurrent writer is noticed, and retry.
+  under it.
+Either way the same commit keeps the dataset loadable (dataset.py): the README.md card gets our
+`configs` and `dataset_info` merged in, and files of the table written with fewer columns are
+rewritten with all of them. What the commit derives from the dataset (the append file, the card,
+the upgrades) is read at the head commit, and the commit names that commit as its parent: when
+someone else committed meanwhile (412), it is all read again from the new head and retried.
 
 hub.py does the talking (bounded in time, public huggingface_hub API only); it is imported
 inside functions, so `status` and a collect without a push never load huggingface_hub.
@@ -21,10 +25,19 @@ from inference_tracker import __version__
 from inference_tracker.clock import Clock
 from inference_tracker.config import CARD_PATH, Settings
 from inference_tracker.csvfile import decode_rows, encode_rows
-from inference_tracker.dataset import LayoutError, dataset_card, merge_csv
+from inference_tracker.dataset import (
+    HEADER_PEEK,
+    LayoutError,
+    card_is_current,
+    in_table,
+    merge_card,
+    merge_csv,
+    older_header,
+    upgraded_csv,
+)
 from inference_tracker.errors import ConfigError, PushError
 from inference_tracker.logs import EventLog, adopt_library_handlers
-from inference_tracker.record import ERROR_MESSAGE_LIMIT, Row, Scrubber, iso_ms
+from inference_tracker.record import COLUMNS, ERROR_MESSAGE_LIMIT, Row, Scrubber, iso_ms
 from inference_tracker.render import plural
 from inference_tracker.state import PushNote
 from inference_tracker.store import Batch, Store
@@ -33,6 +46,12 @@ if TYPE_CHECKING:
     from inference_tracker.hub import Hub, HubLimits
 
 CONFLICT_ATTEMPTS = 5
+# An upgrade reads the start of every file of the table once, and downloads and rewrites the
+# old ones: time for that on top of the push's own limit, so a large dataset can be upgraded at
+# all. A Hub that stops answering still fails the push as before: each request stays bounded,
+# and a request that fails ends the push.
+SECONDS_PER_FILE_LOOKED_AT = 0.5
+SECONDS_PER_FILE_UPGRADED = 2.0
 
 
 @dataclass(frozen=True)
@@ -145,7 +164,7 @@ def push_pending(
 
         def attempt() -> tuple[str | None, int, int]:
             if destination.shard_mode:
-                return _push_shards(hub, destination, loaded, rows, cycles)
+                return _push_shards(hub, destination, loaded, rows, cycles, log)
             return _push_append(hub, destination, loaded, cycles, log)
 
         try:
@@ -207,32 +226,94 @@ def _create(hub: Hub, destination: Destination, log: EventLog) -> None:
 
 
 def _load(batch: Batch, log: EventLog) -> Loaded:
-    data = batch.path.read_bytes()
-    read = decode_rows(data, str(batch.path))
+    """A pending batch as it goes to the Hub: every readable row, in the current layout (a batch
+    sealed before the columns grew gets them, empty; a batch sealed now is its file as is)."""
+    read = decode_rows(batch.path.read_bytes(), str(batch.path))
     if read.problems:
         log.warning(
             "batch_damaged", batch=batch.id, problems=read.problems[:5], rows=len(read.rows)
-        )
-        data = encode_rows(read.rows, header=True)  # push what can be read; the file stays archived
-    return Loaded(batch, read.rows, data)
+        )  # push what can be read; the file stays archived
+    return Loaded(batch, read.rows, encode_rows(read.rows, header=True))
+
+
+def _upkeep(
+    hub: Hub, destination: Destination, head: str, writing: set[str], log: EventLog
+) -> tuple[dict[str, bytes], int]:
+    """What the commit must also carry for the dataset at `head` to load as one table: the card
+    with our keys merged in, when that changes it, and every file of the table with an earlier
+    header, upgraded (but the files in `writing`, which the commit writes anyway). Returns those
+    files and how many were upgraded. A card that declares our features already means every
+    file was upgraded with it: then no file is looked at."""
+    repo, template = destination.repo_id, destination.filename_template
+    files: dict[str, bytes] = {}
+    raw = hub.read(repo, CARD_PATH, head)
+    card = raw.decode("utf-8", errors="replace") if raw is not None else None
+    merged = merge_card(card, template).encode()
+    if merged != raw:
+        files[CARD_PATH] = merged
+    if card_is_current(card):
+        return files, 0
+    upgraded = 0
+    table = [
+        path
+        for path in hub.list_files(repo, head)
+        if path not in writing and path != CARD_PATH and in_table(path, template)
+    ]
+    hub.allow(SECONDS_PER_FILE_LOOKED_AT * len(table))
+    for path in table:
+        start = hub.read_start(repo, path, head, HEADER_PEEK)
+        if start is None or not older_header(start):
+            continue  # ours already, or not ours: left alone
+        hub.allow(SECONDS_PER_FILE_UPGRADED)  # its download, and its share of the upload
+        data = hub.read(repo, path, head)
+        new = upgraded_csv(data) if data is not None else None
+        if new is None:
+            log.warning("dataset_file_not_upgraded", path=path, reason="a record is not whole")
+            continue
+        files[path] = new
+        upgraded += 1
+    if upgraded:
+        log.info("dataset_upgrade", files=upgraded, columns=len(COLUMNS))
+    return files, upgraded
+
+
+def _upgrade_note(upgraded: int) -> str:
+    return f"; upgrade {plural(upgraded, 'file')} to {len(COLUMNS)} columns" if upgraded else ""
 
 
 def _push_shards(
-    hub: Hub, destination: Destination, loaded: list[Loaded], rows: int, cycles: int
+    hub: Hub,
+    destination: Destination,
+    loaded: list[Loaded],
+    rows: int,
+    cycles: int,
+    log: EventLog,
 ) -> tuple[str | None, int, int]:
-    files = {destination.path_for(one.batch): one.data for one in loaded if one.rows}
-    if not hub.exists(destination.repo_id, CARD_PATH):
-        files[CARD_PATH] = dataset_card(destination.filename_template).encode()
-    if not files:
-        return None, 0, 0
-    url = hub.commit(
-        destination.repo_id,
-        files,
-        message=f"Add {plural(rows, 'row')} from {plural(cycles, 'cycle')}"
-        f" (probe {destination.probe_id})",
-        description=_description(loaded),
-    )
-    return url, len(files), 0
+    from inference_tracker.hub import HubConflict
+
+    shards = {destination.path_for(one.batch): one.data for one in loaded if one.rows}
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        head = hub.head(destination.repo_id)
+        extra, upgraded = _upkeep(hub, destination, head, set(shards), log)
+        files = {**shards, **extra}
+        if not files:
+            return None, 0, 0
+        try:
+            url = hub.commit(
+                destination.repo_id,
+                files,
+                message=f"Add {plural(rows, 'row')} from {plural(cycles, 'cycle')}"
+                f" (probe {destination.probe_id}){_upgrade_note(upgraded)}",
+                description=_description(loaded),
+                # Shards alone are new files: they cannot undo anyone's change, so they need
+                # no parent (and never meet a 412). What was derived from `head` does.
+                parent=head if extra else None,
+            )
+        except HubConflict:
+            log.warning("push_conflict", attempt=attempt, of=CONFLICT_ATTEMPTS)
+            continue
+        return url, len(files), 0
+    raise _kept_changing()
 
 
 def _push_append(
@@ -247,22 +328,26 @@ def _push_append(
         head = hub.head(destination.repo_id)
         files, added, duplicates = {}, 0, 0
         for path, rows in by_path.items():
-            merged, path_added, path_duplicates = merge_csv(
-                hub.read(destination.repo_id, path, head), rows, path
-            )
+            existing = hub.read(destination.repo_id, path, head)
+            merged, path_added, path_duplicates = merge_csv(existing, rows, path)
             added, duplicates = added + path_added, duplicates + path_duplicates
-            if path_added:
+            if merged != existing:  # rows added, or the file upgraded to our columns
                 files[path] = merged
-        if not files:
+        extra, upgraded = _upkeep(hub, destination, head, set(by_path), log)
+        if not files and not extra:
             log.info("push_already_there", duplicates=duplicates)
             return None, 0, duplicates
         where = next(iter(files)) if len(files) == 1 else f"{len(files)} files"
+        what = (
+            f"Append {plural(added, 'row')} from {plural(cycles, 'cycle')} to {where}"
+            if added
+            else "Upgrade the dataset"  # the rows were there; the card or a layout was not
+        )
         try:
             url = hub.commit(
                 destination.repo_id,
-                files,
-                message=f"Append {plural(added, 'row')} from {plural(cycles, 'cycle')}"
-                f" to {where} (probe {destination.probe_id})",
+                {**files, **extra},
+                message=f"{what} (probe {destination.probe_id}){_upgrade_note(upgraded)}",
                 description=_description(loaded),
                 parent=head,
             )
@@ -271,8 +356,12 @@ def _push_append(
             continue
         if duplicates:
             log.info("push_duplicates_skipped", duplicates=duplicates)
-        return url, len(files), duplicates
-    raise PushError(
+        return url, len(files) + len(extra), duplicates
+    raise _kept_changing()
+
+
+def _kept_changing() -> PushError:
+    return PushError(
         f"Hub refused the commit: 412 the dataset kept changing during the push"
         f" ({CONFLICT_ATTEMPTS} tries); the rows are kept for the next push"
     )

@@ -1,4 +1,5 @@
-"""The row schema: column order, header masking, secret scrubbing, reading the answer.
+"""The row schema: column order and types, canonical values, header masking, secret
+scrubbing, reading a completion and grading its answer (answer.py).
 
 Pure functions over plain data; nothing here touches the network, the disk or the clock.
 """
@@ -6,6 +7,7 @@ Pure functions over plain data; nothing here touches the network, the disk or th
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +15,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from inference_tracker.answer import answer_text, is_correct
+
+# Columns only ever grow, at the end: files, batches and datasets written with a start of
+# this list (the original tool's first 14, the 21 before the streaming and catalog issues)
+# are read, and upgraded, with the columns they lack empty.
 COLUMNS: tuple[str, ...] = (
     "cycle_timestamp_iso",
     "model_id",
@@ -35,7 +42,59 @@ COLUMNS: tuple[str, ...] = (
     "finish_reason",
     "answer_correct",
     "probe_id",
+    # the streaming issue
+    "streamed",
+    "ttft_ms",
+    "output_tokens_per_s",
+    "reasoning_tokens",
+    "tokens_source",
+    # the router catalog issue
+    "advertised_status",
+    "advertised_ttft_ms",
+    "advertised_tokens_per_s",
+    "price_input_per_m",
+    "price_output_per_m",
+    "cost_usd",
 )
+OLDEST_LAYOUT = 14  # the original tool's columns: the shortest start of COLUMNS that is ours
+
+# Every column's type, in the order of COLUMNS: the dataset card declares them (dataset.py)
+# and every value is written in its type's canonical form (canonical_value). Types are the
+# `datasets` library's dtype names.
+COLUMN_TYPES: dict[str, str] = {
+    "cycle_timestamp_iso": "string",
+    "model_id": "string",
+    "provider_name": "string",
+    "provider_model_id": "string",
+    "request_url": "string",
+    "request_body": "string",
+    "request_headers_sanitized": "string",
+    "request_start_iso": "string",
+    "response_end_iso": "string",
+    "duration_ms": "float64",
+    "response_status_code": "int64",
+    "response_body_raw": "string",
+    "response_headers_sanitized": "string",
+    "error_message": "string",
+    "attempts": "int64",
+    "error_class": "string",
+    "prompt_tokens": "int64",
+    "completion_tokens": "int64",
+    "finish_reason": "string",
+    "answer_correct": "bool",
+    "probe_id": "string",
+    "streamed": "bool",
+    "ttft_ms": "float64",
+    "output_tokens_per_s": "float64",
+    "reasoning_tokens": "int64",
+    "tokens_source": "string",
+    "advertised_status": "string",
+    "advertised_ttft_ms": "float64",
+    "advertised_tokens_per_s": "float64",
+    "price_input_per_m": "float64",
+    "price_output_per_m": "float64",
+    "cost_usd": "float64",
+}
 ERROR_CLASSES = (
     "ok",
     "http_error",
@@ -44,12 +103,55 @@ ERROR_CLASSES = (
     "invalid_response",
     "deadline",
     "unmapped_provider",
+    "stream_error",  # the streaming issue
+    "budget",  # the router catalog issue
 )
 NOT_CALLED = ("unmapped_provider",)  # rows of pairs deliberately not called: no failure
 # What makes a row unique across pushes (append mode skips rows already present).
 ROW_KEY = ("cycle_timestamp_iso", "model_id", "provider_name", "probe_id")
 
 Row = dict[str, str]
+
+_INT64 = (-(2**63), 2**63 - 1)
+_TRUE = ("true", "1")
+_FALSE = ("false", "0")
+
+
+def canonical_value(kind: str, value: str) -> str:
+    """`value` in the one form a column of type `kind` is written in: integers without `.0`
+    (20.0 is 20), floats as plain decimals with a point (100.0, 0.00001), booleans `true` or
+    `false`, empty for missing. A value that is not of the type becomes empty: a reader
+    would fail on it. Strings are kept as they are."""
+    if kind == "string" or not value:
+        return value
+    if kind == "bool":
+        word = value.strip().lower()
+        number = _decimal(word)
+        if number is not None and number in (0, 1):
+            word = "1" if number else "0"
+        return "true" if word in _TRUE else "false" if word in _FALSE else ""
+    number = _decimal(value)
+    if number is None:
+        return ""
+    if kind == "int64":
+        if number != number.to_integral_value() or not _INT64[0] <= number <= _INT64[1]:
+            return ""
+        return str(int(number))
+    text = format(Decimal(repr(float(number))), "f")  # float64's value, without an exponent
+    text = "0" if text in ("-0", "-0.0") else text
+    return text if "." in text else text + ".0"
+
+
+def _decimal(text: str) -> Decimal | None:
+    """A finite number, or None."""
+    try:
+        number = Decimal(text.strip().replace("_", "x"))  # Decimal would take 1_000
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or not math.isfinite(float(number)):
+        return None
+    return number
+
 
 REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 8
@@ -130,7 +232,7 @@ def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
 class Completion:
     """What a chat completion says, as far as the row needs it."""
 
-    answer: str | None
+    answer: str  # the message's content as text, reasoning removed ("" when it has none)
     prompt_tokens: int | None
     completion_tokens: int | None
     finish_reason: str | None
@@ -150,14 +252,13 @@ def read_completion(body: bytes) -> Completion | None:
     message = choices[0].get("message")
     if not isinstance(message, dict):
         return None
-    content = message.get("content")
-    answer = content if isinstance(content, str) and content.strip() else None
     usage = data.get("usage")
     if not isinstance(usage, dict):
         usage = {}
     reason = choices[0].get("finish_reason")
     return Completion(
-        answer=answer,
+        # Only `content` is the answer: reasoning_content / reasoning never are.
+        answer=answer_text(message.get("content")),
         prompt_tokens=_count(usage.get("prompt_tokens")),
         completion_tokens=_count(usage.get("completion_tokens")),
         finish_reason=reason if isinstance(reason, str) else None,
@@ -165,7 +266,12 @@ def read_completion(body: bytes) -> Completion | None:
 
 
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """A token count: a whole number >= 0, also when sent as a float (20.0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value) if value >= 0 else None
 
 
 def error_summary(status: int, body: bytes) -> str:
@@ -184,24 +290,6 @@ def error_summary(status: int, body: bytes) -> str:
     elif body.lstrip()[:1] == b"<":
         detail = "HTML error page"
     return f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
-
-
-_NUMBER = re.compile(r"(?<![\d.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])-?\d+(?:\.\d+)?")
-
-
-def answer_matches(answer: str, expected: str) -> bool:
-    """True when the answer holds `expected` as a number (1,771.2 and 1771.20 count)."""
-    try:
-        target = Decimal(expected.replace(",", ""))
-    except InvalidOperation:
-        return False
-    for found in _NUMBER.findall(answer):
-        try:
-            if Decimal(found.replace(",", "")) == target:
-                return True
-        except InvalidOperation:
-            continue
-    return False
 
 
 def body_text(body: bytes, cut_bytes: int, scrub: Scrubber) -> str:
@@ -283,6 +371,11 @@ class Outcome:
     attempts: int = 0
     started: datetime | None = None
     duration_ms: float | None = None
+    # A streamed answer (`body` is then the completion reassembled from its chunks):
+    streamed: bool = False
+    ttft_ms: float | None = None  # from the send to the first chunk that carried a token
+    token_span_ms: float | None = None  # from that chunk to the last one that carried a token
+    token_chunks: int = 0  # chunks that carried a token (the count when there is no usage)
 
 
 def build_row(
@@ -302,7 +395,6 @@ def build_row(
         error_class = "invalid_response"
         cut = " (body over the size cap)" if outcome.cut_bytes else ""
         error_message = error_message or f"HTTP {outcome.status} body is not a chat completion{cut}"
-    answer = completion.answer if completion else None
     ended = ""
     if outcome.started is not None and outcome.duration_ms is not None:
         ended = iso_ms(outcome.started + timedelta(milliseconds=outcome.duration_ms))
@@ -329,12 +421,13 @@ def build_row(
         "prompt_tokens": _opt(completion.prompt_tokens if completion else None),
         "completion_tokens": _opt(completion.completion_tokens if completion else None),
         "finish_reason": (completion.finish_reason or "") if completion else "",
+        # Empty only without a completion; a completion without a final answer is false.
         "answer_correct": ""
-        if answer is None
-        else str(answer_matches(answer, expected_answer)).lower(),
+        if completion is None
+        else str(is_correct(completion.answer, expected_answer)).lower(),
         "probe_id": probe_id,
     }
-    return {name: scrub(value) for name, value in row.items()}
+    return {name: scrub(row.get(name, "")) for name in COLUMNS}
 
 
 def _fmt_ms(value: float | None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 from inference_tracker.record import COLUMNS, CycleSummary, Row, iso_ms, summarise
@@ -55,3 +57,14 @@ def summary_of(rows: list[Row]) -> CycleSummary:
     """The summary collect would store with these rows (of one cycle)."""
     started = rows[0]["cycle_timestamp_iso"] if rows else iso_ms(T0)
     return summarise(rows, started, duration_s=1.0)
+
+
+def old_layout(rows: list[Row], width: int = 21) -> bytes:
+    """`rows` as an earlier version wrote them: the first `width` columns (21 before the
+    streaming and catalog columns, 14 for the original tool), RFC 4180, CRLF, UTF-8."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS[:width])
+    for row in rows:
+        writer.writerow([row.get(name, "") for name in COLUMNS[:width]])
+    return out.getvalue().encode("utf-8")

@@ -4,15 +4,27 @@ produce well-formed results, whatever the listing or the provider sends."""
 from __future__ import annotations
 
 import json
+import math
+import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inference_tracker.csvfile import decode_rows, encode_rows
+from inference_tracker.dataset import CardError, card_is_current, merge_card
 from inference_tracker.discovery import ListingError, Pair, live_pairs, parse_page
-from inference_tracker.record import COLUMNS, ERROR_CLASSES, Call, Outcome, Scrubber, build_row
+from inference_tracker.record import (
+    COLUMNS,
+    ERROR_CLASSES,
+    Call,
+    Outcome,
+    Scrubber,
+    build_row,
+    canonical_value,
+)
 from tests.helpers import quiet_log
 
 TOKEN = "hf_" + "Pr0p" * 9
@@ -129,3 +141,82 @@ def test_rows_are_always_well_formed(
     read = decode_rows(encode_rows([row], header=True), "x")
     assert read.problems == []
     assert read.rows == [row]
+
+
+# --- canonical values and the card ----------------------------------------------------------
+
+number_texts = (
+    st.integers(min_value=-(2**70), max_value=2**70).map(str)
+    | st.floats(allow_nan=True, allow_infinity=True).map(repr)
+    | st.floats(allow_nan=False, allow_infinity=False).map(lambda v: f"{v:.3f}")
+    | st.from_regex(r"\s?[-+]?\d{0,25}(\.\d{0,25})?([eE][-+]?\d{1,4})?\s?", fullmatch=True)
+    | st.sampled_from(["true", "False", "TRUE", "1.0", "0.0", "-0", "nan", "inf", "1_000"])
+    | st.text(max_size=12)
+)
+
+
+@FAST
+@given(kind=st.sampled_from(["int64", "float64", "bool"]), value=number_texts)
+def test_canonical_values_are_of_their_type_and_a_fixed_point(kind: str, value: str) -> None:
+    stored = canonical_value(kind, value)
+    assert canonical_value(kind, stored) == stored
+    if not stored:
+        return
+    if kind == "int64":
+        assert re.fullmatch(r"-?(0|[1-9]\d*)", stored) and -(2**63) <= int(stored) < 2**63
+    elif kind == "float64":
+        assert re.fullmatch(r"-?\d+\.\d+", stored) and math.isfinite(float(stored))
+        assert float(stored) == float(Decimal(value.strip()))
+    else:
+        assert stored in ("true", "false")
+
+
+row_values = st.fixed_dictionaries(
+    {name: st.text(max_size=8) | number_texts for name in COLUMNS},
+)
+
+
+@FAST
+@given(st.lists(row_values, min_size=1, max_size=3))
+def test_encoding_is_a_fixed_point_after_one_pass(rows: list[dict[str, str]]) -> None:
+    for row in rows:  # decode_rows keeps rows that look like ours only
+        row["cycle_timestamp_iso"] = "2026-11-27T10:00:00.000Z"
+        row["error_class"] = "ok"
+    once = encode_rows(rows, header=True)
+    read = decode_rows(once, "x")
+    assert read.problems == [] and len(read.rows) == len(rows)
+    assert encode_rows(read.rows, header=True) == once
+
+
+yaml_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=10)
+yaml_values = st.recursive(
+    yaml_scalars,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+card_meta = st.dictionaries(
+    st.sampled_from(["license", "tags", "configs", "dataset_info", "pretty_name"])
+    | st.text(min_size=1, max_size=8),
+    yaml_values,
+    max_size=5,
+)
+
+
+@FAST
+@given(meta=card_meta, body=st.text(max_size=80), with_header=st.booleans())
+def test_merging_a_card_is_idempotent_and_keeps_the_owners_text(
+    meta: dict[str, Any], body: str, with_header: bool
+) -> None:
+    import yaml
+
+    text = ("---\n" + yaml.safe_dump(meta) + "---\n" if with_header else "") + body
+    try:
+        merged = merge_card(text, "data/{date}/{probe_id}-{batch_id}.csv")
+    except CardError:
+        return  # e.g. a body that itself opens with a YAML header that does not parse
+    assert merge_card(merged, "data/{date}/{probe_id}-{batch_id}.csv") == merged
+    assert card_is_current(merged)
+    if with_header and body.strip():
+        assert merged.endswith(body)

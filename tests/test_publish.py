@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from inference_tracker.clock import Clock
 from inference_tracker.config import ConfigError, Settings, load_settings
-from inference_tracker.csvfile import encode_rows, read_csv
+from inference_tracker.csvfile import decode_rows, encode_rows, read_csv
 from inference_tracker.dataset import LayoutError, dataset_card, merge_csv
 from inference_tracker.hub import Hub, HubLimits
 from inference_tracker.publish import (
@@ -28,7 +29,7 @@ from inference_tracker.publish import (
     destination_from_settings,
     push_pending,
 )
-from inference_tracker.record import COLUMNS, Row
+from inference_tracker.record import COLUMN_TYPES, COLUMNS, Row
 from inference_tracker.store import Store
 from tests.fakes.hub import FakeHub, git_blob_oid
 from tests.helpers import quiet_log
@@ -40,8 +41,9 @@ from tests.hub_helpers import (
     assert_each_once,
     dataset_rows,
     parse_csv,
+    todays_dataset,
 )
-from tests.rows import T0, cycle_rows, summary_of
+from tests.rows import T0, cycle_rows, old_layout, summary_of
 
 SHARDS = "data/{date}/{probe_id}-{batch_id}.csv"
 APPEND = "metrics.csv"
@@ -190,6 +192,26 @@ def test_fake_hub_faults_fail_n_times_then_behave_and_the_hub_retries_them(
     assert hub.file(REPO, "x") == b"1"
 
 
+def test_hub_lists_files_and_reads_their_start(hub: FakeHub) -> None:
+    head = hub.commit_files(
+        REPO, {"a/b/c.csv": b"x,y\r\n" + b"1,2\r\n" * 1000, "top.csv": b"", "d/e.txt": b"e"}
+    )
+    with Hub(hub.url, HUB_TOKEN, limits=FAST, clock=NO_WAIT) as session:
+        assert sorted(session.list_files(REPO, head)) == [
+            ".gitattributes",
+            "a/b/c.csv",
+            "d/e.txt",
+            "top.csv",
+        ]
+        assert session.read_start(REPO, "a/b/c.csv", head, 16) == b"x,y\r\n1,2\r\n1,2\r\n1"
+        assert session.read_start(REPO, "d/e.txt", head, 16) == b"e"
+        assert session.read_start(REPO, "top.csv", head, 16) == b""
+        assert session.read_start(REPO, "nope.csv", head, 16) is None
+    ranged = [s for s in hub.calls("resolve") if s.headers.get("Range")]
+    assert [s.headers["Range"] for s in ranged] == ["bytes=0-15"] * 4
+    assert all(s.status in (206, 404, 416, 200) for s in ranged)
+
+
 def test_a_commit_is_never_retried(hub: FakeHub, pauses: list[float]) -> None:
     hub.fail("commit", 503, times=1)
     with (
@@ -319,34 +341,328 @@ def test_first_push_writes_a_dataset_card_that_reads_every_shard(
     card = hub.file(REPO, "README.md")
     assert card is not None
     text = card.decode()
-    header = text.split("---")[1]
-    import yaml  # type: ignore[import-untyped]
-
-    meta = yaml.safe_load(header)
+    meta = card_meta(text)
     assert meta["configs"] == [
         {"config_name": "default", "data_files": [{"split": "train", "path": "data/*/*-*.csv"}]}
     ]
+    assert meta["dataset_info"] == {
+        "features": [{"name": name, "dtype": kind} for name, kind in COLUMN_TYPES.items()]
+    }
     for column in COLUMNS:
         assert f"`{column}`" in text
     assert len(hub.calls("validate-yaml")) == 1
     assert text == dataset_card(SHARDS)
 
 
-def test_the_card_is_not_rewritten_on_later_pushes(store: Store, hub: FakeHub) -> None:
+def card_meta(text: str) -> dict[str, Any]:
+    import yaml
+
+    meta = yaml.safe_load(text.split("\n---\n", 1)[0].removeprefix("---\n"))
+    assert isinstance(meta, dict)
+    return meta
+
+
+def committed_paths(commit: Any) -> list[str]:
+    """The paths a commit request carried (its NDJSON file lines)."""
+    lines = [json.loads(line) for line in commit.body.splitlines() if line.strip()]
+    return [line["value"]["path"] for line in lines if line["key"] == "file"]
+
+
+def test_a_card_edited_by_a_human_is_merged_not_replaced(store: Store, hub: FakeHub) -> None:
     collect(store, 0, 1)
     push(store, hub)
     hub.commit_files(REPO, {"README.md": b"---\nlicense: mit\n---\n# edited by a human\n"})
     collect(store, 1, 1)
     push(store, hub)
-    assert hub.file(REPO, "README.md") == b"---\nlicense: mit\n---\n# edited by a human\n"
-    assert len(hub.calls("validate-yaml")) == 1
+    text = (hub.file(REPO, "README.md") or b"").decode()
+    meta = card_meta(text)
+    assert meta["license"] == "mit"
+    assert meta["configs"][0]["data_files"] == [{"split": "train", "path": "data/*/*-*.csv"}]
+    assert [f["name"] for f in meta["dataset_info"]["features"]] == list(COLUMNS)
+    assert text.endswith("\n---\n# edited by a human\n")
+    assert len(hub.calls("validate-yaml")) == 2
+    # Once merged, the card is left out of later commits: its bytes would not change.
+    collect(store, 2, 1)
+    push(store, hub)
+    assert "README.md" not in committed_paths(hub.calls("commit")[-1])
+    assert len(hub.calls("validate-yaml")) == 2
+    assert (hub.file(REPO, "README.md") or b"").decode() == text
 
 
-def test_an_existing_card_is_left_alone(store: Store, hub: FakeHub) -> None:
+def test_a_card_without_yaml_gets_our_header_and_keeps_its_text(store: Store, hub: FakeHub) -> None:
     hub.commit_files(REPO, {"README.md": b"# mine\n"})
     collect(store, 0, 1)
     push(store, hub)
-    assert hub.file(REPO, "README.md") == b"# mine\n"
+    text = (hub.file(REPO, "README.md") or b"").decode()
+    assert set(card_meta(text)) == {"configs", "dataset_info"}
+    assert text.endswith("\n---\n# mine\n")
+
+
+def test_a_card_whose_yaml_does_not_parse_fails_the_push_and_keeps_everything(
+    store: Store, hub: FakeHub
+) -> None:
+    broken = b"---\nlicense: [mit\n---\n# mine\n"
+    hub.commit_files(REPO, {"README.md": broken})
+    collect(store, 0, 1)
+    commits = len(hub.history(REPO))
+    with pytest.raises(PushError) as failed:
+        push(store, hub)
+    message = str(failed.value)
+    assert message.startswith("README.md on the Hub: its YAML header does not parse (")
+    assert message.endswith("; fix the card's YAML header (or remove it); the rows are kept")
+    assert "\n" not in message
+    assert hub.file(REPO, "README.md") == broken and len(hub.history(REPO)) == commits
+    assert pending_rows(store) == 4
+    error = store.read_state().last_error
+    assert error is not None and error.message == message
+    hub.commit_files(REPO, {"README.md": b"---\nlicense: mit\n---\n# mine\n"})  # fixed
+    assert push(store, hub).rows == 4
+    assert card_meta((hub.file(REPO, "README.md") or b"").decode())["license"] == "mit"
+
+
+def test_the_steady_state_reads_the_card_and_never_the_shards(store: Store, hub: FakeHub) -> None:
+    collect(store, 0, 1)
+    push(store, hub)
+    before = len(hub.requests)
+    collect(store, 1, 1)
+    push(store, hub)
+    later = hub.requests[before:]
+    assert [s.endpoint for s in later if s.endpoint in ("tree", "paths-info")] == []
+    reads = [s.path.split("/resolve/", 1)[1] for s in later if s.endpoint == "resolve"]
+    assert [r.split("/", 1)[1] for r in reads] == ["README.md"]
+    commit = hub.calls("commit")[-1]
+    [shard] = committed_paths(commit)
+    assert shard.startswith("data/2026-11-27/test-probe-")
+    header = json.loads(commit.body.splitlines()[0])["value"]
+    assert "parentCommit" not in header  # shards alone cannot erase anything: no 412 to risk
+
+
+# --- upgrades: a dataset written with fewer columns ------------------------------------------
+
+
+def test_a_dataset_of_the_21_column_version_is_upgraded_in_the_same_commit(
+    store: Store, hub: FakeHub
+) -> None:
+    old = [cycle_rows(c, providers=("groq",)) for c in (40, 41)]
+    shards = todays_dataset(hub, old)
+    foreign = b"a,b,c\r\n1,2,3\r\n"
+    outside = old_layout(cycle_rows(42), 21)
+    hub.commit_files(
+        REPO, {"data/2026-11-20/other-x.csv": foreign, "notes/old.csv": outside}, "others"
+    )
+    commits = len(hub.history(REPO))
+    expected = collect(store, 0, 2)
+
+    result = push(store, hub)
+
+    assert len(hub.history(REPO)) == commits + 1  # one commit: rows, card and upgrades
+    assert hub.history(REPO)[0].summary == (
+        f"Add 8 rows from 2 cycles (probe test-probe); upgrade 2 files to {len(COLUMNS)} columns"
+    )
+    paths = committed_paths(hub.calls("commit")[-1])
+    assert sorted(paths) == sorted([*shards, "README.md", *(
+        p for p in hub.files(REPO) if p.startswith("data/2026-11-27/test-probe-")
+    )])  # fmt: skip
+    assert result.files == 4
+    for path, data in shards.items():  # each old shard: the new header, the rows unchanged
+        assert hub.file(REPO, path) == encode_rows(decode_rows(data, path).rows, header=True)
+    assert hub.file(REPO, "data/2026-11-20/other-x.csv") == foreign  # not ours: left alone
+    assert hub.file(REPO, "notes/old.csv") == outside  # not read by the config: left alone
+    meta = card_meta((hub.file(REPO, "README.md") or b"").decode())
+    assert [f["name"] for f in meta["dataset_info"]["features"]] == list(COLUMNS)
+    ours = {
+        p: d
+        for p, d in hub.files(REPO).items()
+        if p.startswith("data/2026-11-2") and "other-x" not in p
+    }
+    rows = [row for path in sorted(ours) for row in decode_rows(ours[path], path).rows]
+    assert_each_once(rows, expected + [r for batch in old for r in batch])
+    # Only the first bytes of each file were read to find old headers; whole files only
+    # for the two to upgrade.
+    reads = [s for s in hub.calls("resolve") if "/data/" in s.path and s.method == "GET"]
+    ranged = [s for s in reads if s.headers.get("Range")]
+    assert len(ranged) == 3 and all(s.headers["Range"].startswith("bytes=0-") for s in ranged)
+    assert len(reads) - len(ranged) == 2
+
+    collect(store, 2, 1)
+    before = len(hub.requests)
+    push(store, hub)
+    assert [s for s in hub.requests[before:] if s.endpoint == "tree"] == []  # upgraded: steady
+
+
+def test_a_large_upgrade_gets_time_for_its_files_a_dead_hub_does_not(
+    store: Store, hub: FakeHub
+) -> None:
+    """The upgrade of a dataset with many shards takes many requests, once: its push gets time
+    in proportion to the files it must read, on top of the push's limit. Here every reading
+    of the clock takes 0.02 s: 120 files would blow a 3 s push, but not the upgrade's own."""
+    todays_dataset(hub, [cycle_rows(100 + c, models=1, providers=("groq",)) for c in range(120)])
+    expected = collect(store, 0, 1)
+    ticks = iter(range(10**9))
+    slow = Clock(monotonic=lambda: next(ticks) * 0.02, sleep=lambda seconds: None)
+    limits = HubLimits(total_seconds=3.0, request_seconds=1.0)
+
+    result = push(store, hub, limits=limits, clock=slow)
+
+    assert result.files == 122  # the shard, the card and every old shard
+    assert len(dataset_rows(hub)) == 120 + len(expected)
+    hub.hang("resolve")  # the time given is for the files: a silent Hub still fails in time
+    collect(store, 1, 1)
+    started = time.monotonic()
+    with pytest.raises(PushError, match="no answer within"):
+        push(store, hub, limits=HubLimits(total_seconds=1.0, request_seconds=0.3))
+    assert time.monotonic() - started < 15
+
+
+def test_an_old_shard_with_a_torn_record_is_left_as_it_is_and_said(
+    store: Store, hub: FakeHub
+) -> None:
+    shards = todays_dataset(hub, [cycle_rows(40), cycle_rows(41)])
+    torn_path, whole_path = sorted(shards)
+    torn = shards[torn_path] + b"2026-11-27T13:25:00.000Z,torn\r\n"
+    hub.commit_files(REPO, {torn_path: torn})
+    collect(store, 0, 1)
+    log, stream = quiet_log()
+
+    push_pending(store, target(hub), log, NOW, limits=FAST, clock=NO_WAIT)
+
+    assert hub.file(REPO, torn_path) == torn  # an upgrade never drops a record
+    assert hub.file(REPO, whole_path) == encode_rows(cycle_rows(41), header=True)
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(e["event"], e.get("path")) for e in events if "upgrade" in e["event"]] == [
+        ("dataset_file_not_upgraded", torn_path),
+        ("dataset_upgrade", None),
+    ]
+
+
+def test_an_upgrade_whose_answer_was_lost_lands_each_row_once(store: Store, hub: FakeHub) -> None:
+    old = [cycle_rows(40)]
+    shards = todays_dataset(hub, old)
+    expected = collect(store, 0, 1)
+    hub.fail("commit", 500, apply=True)
+    with pytest.raises(PushError):
+        push(store, hub)
+    landed = hub.files(REPO)
+    commits = len(hub.history(REPO))
+
+    push(store, hub)
+
+    assert hub.files(REPO) == landed and len(hub.history(REPO)) == commits  # identical bytes
+    assert_each_once(dataset_rows(hub), expected + old[0])
+    assert all(hub.file(REPO, p) != d for p, d in shards.items())
+
+
+def test_a_push_during_another_probes_card_change_keeps_both(store: Store, hub: FakeHub) -> None:
+    """Probe B merges the card while probe A's push is under way: A's commit names the commit it
+    read the card at, the Hub refuses it (412), and A merges again from B's card."""
+    todays_dataset(hub, [cycle_rows(40)])
+    expected = collect(store, 0, 1)
+    theirs = b"---\nlicense: mit\n---\n# B's words\n"
+    hub.before("commit", lambda: hub.commit_files(REPO, {"README.md": theirs}, "probe B"))
+
+    push(store, hub)
+
+    assert [s.status for s in hub.calls("commit")] == [412, 200]
+    text = (hub.file(REPO, "README.md") or b"").decode()
+    assert card_meta(text)["license"] == "mit" and text.endswith("# B's words\n")
+    assert "dataset_info" in card_meta(text)
+    assert_each_once(dataset_rows(hub), expected + cycle_rows(40))
+
+
+def test_the_card_and_upgrades_give_up_after_repeated_conflicts(store: Store, hub: FakeHub) -> None:
+    collect(store, 0, 1)
+    hub.fail("commit", 412, times=None)
+    with pytest.raises(PushError, match=r"^Hub refused the commit: 412 the dataset kept changing"):
+        push(store, hub)
+    assert pending_rows(store) == 4 and len(hub.calls("commit")) == 5
+
+
+def test_the_append_file_of_the_21_column_version_is_upgraded(store: Store, hub: FakeHub) -> None:
+    old = cycle_rows(40) + cycle_rows(41)
+    hub.commit_files(REPO, {APPEND: old_layout(old, 21)})
+    expected = collect(store, 0, 1)
+
+    push(store, hub, APPEND)
+
+    data = hub.file(REPO, APPEND) or b""
+    assert data == encode_rows(old + expected, header=True)
+    meta = card_meta((hub.file(REPO, "README.md") or b"").decode())
+    assert meta["configs"][0]["data_files"] == [{"split": "train", "path": APPEND}]
+    assert [f["name"] for f in meta["dataset_info"]["features"]] == list(COLUMNS)
+
+
+def test_an_append_file_already_holding_the_rows_is_still_upgraded(
+    store: Store, hub: FakeHub
+) -> None:
+    """The 21-column version committed the rows, then was killed before archiving; the new
+    version's push adds nothing, but the file still gets the new header."""
+    expected = collect(store, 0, 1)
+    hub.commit_files(REPO, {APPEND: old_layout(expected, 21)})
+
+    result = push(store, hub, APPEND)
+
+    assert result.duplicates == 4
+    assert hub.file(REPO, APPEND) == encode_rows(expected, header=True)
+    assert hub.history(REPO)[0].summary == "Upgrade the dataset (probe test-probe)"
+    assert store.pending() == []
+
+
+def test_other_files_of_the_append_layout_are_upgraded_too(store: Store, hub: FakeHub) -> None:
+    template = "metrics-{date}.csv"
+    yesterday = cycle_rows(0, providers=("groq",))
+    for row in yesterday:
+        row["cycle_timestamp_iso"] = "2026-11-26T10:00:00.000Z"
+    hub.commit_files(REPO, {"metrics-2026-11-26.csv": old_layout(yesterday, 21)})
+    expected = collect(store, 0, 1)
+
+    push(store, hub, template)
+
+    assert hub.file(REPO, "metrics-2026-11-26.csv") == encode_rows(yesterday, header=True)
+    assert hub.file(REPO, "metrics-2026-11-27.csv") == encode_rows(expected, header=True)
+
+
+def test_a_21_column_install_upgrades_without_losing_or_flagging_anything(
+    tmp_path: Path, hub: FakeHub
+) -> None:
+    """A live install of the 21-column version: a buffer, a pending batch (a push that failed)
+    and an archived one, all of 21 columns. After the upgrade nothing is lost or reported
+    damaged, and the next push sends it all in the new layout."""
+    from inference_tracker import report
+    from inference_tracker.store import batch_id_for
+
+    store = Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
+    store.ensure_dirs()
+    archived, pending, buffered = cycle_rows(0), cycle_rows(1), cycle_rows(2)
+    for folder, rows in ((store.archive_dir, archived), (store.pending_dir, pending)):
+        data = old_layout(rows, 21)
+        (folder / f"{batch_id_for(rows, data)}.csv").write_bytes(data)
+    store.buffer_path.write_bytes(old_layout(buffered, 21))
+
+    for path in (store.buffer_path, *store.pending_dir.iterdir(), *store.archive_dir.iterdir()):
+        read = read_csv(path)
+        assert read.problems == [] and len(read.rows) == 4, path
+    snapshot = report.read_snapshot(store, now=NOW, hours=24)
+    assert snapshot.problems == [] and len(snapshot.rows) == 12
+
+    result = push(store, hub)
+
+    assert result.rows == 8 and result.batches == 2
+    assert_each_once(dataset_rows(hub), pending + buffered)  # every file: the new header
+    assert store.pending() == [] and len(store.archived()) == 3
+    snapshot = report.read_snapshot(store, now=NOW, hours=24)
+    assert snapshot.problems == [] and len(snapshot.rows) == 12
+
+
+def test_a_21_column_buffer_takes_new_rows_and_keeps_its_old_ones(tmp_path: Path) -> None:
+    store = Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
+    old = cycle_rows(0)
+    store.ensure_dirs()
+    store.buffer_path.write_bytes(old_layout(old, 21))
+    new = cycle_rows(1)
+    store.append_cycle(new, summary_of(new))
+    read = store.buffer_rows()
+    assert read.problems == [] and read.rows == old + new
+    assert list(tmp_path.glob("metrics_buffer.csv.*")) == []  # nothing set aside
 
 
 def test_a_500_on_commit_keeps_every_row_and_the_next_push_sends_them_once(
@@ -605,13 +921,14 @@ def test_append_mode_over_several_pushes_keeps_one_header_and_every_row_once(
     for push_number in range(3):
         expected += collect(store, 2 * push_number, 2)
         result = push(store, hub, APPEND)
-        assert result.rows == 8 and result.files == 1
+        assert result.rows == 8 and result.files == (2 if push_number == 0 else 1)  # + the card
     data = hub.file(REPO, APPEND)
     assert data is not None
     header, records = parse_csv(data)
     assert tuple(header) == COLUMNS and len(records) == 24
     assert_each_once(dataset_rows(hub), expected)
-    assert "README.md" not in hub.files(REPO)
+    meta = card_meta((hub.file(REPO, "README.md") or b"").decode())
+    assert meta["configs"][0]["data_files"] == [{"split": "train", "path": APPEND}]
     commits = [s for s in hub.calls("commit")]
     assert len(commits) == 3
     headers = [json.loads(s.body.splitlines()[0])["value"] for s in commits]

@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 import pytest
 
 from inference_tracker.record import (
+    COLUMN_TYPES,
     COLUMNS,
+    ERROR_CLASSES,
     Call,
     Outcome,
     Scrubber,
-    answer_matches,
     build_row,
+    canonical_value,
     error_summary,
     iso_ms,
     mask_headers,
@@ -46,31 +48,105 @@ def ok(body: bytes, **kwargs: object) -> Outcome:
     )  # fmt: skip
 
 
+# --- the schema ---------------------------------------------------------------------------
+
+TODAYS_21 = (
+    "cycle_timestamp_iso", "model_id", "provider_name", "provider_model_id", "request_url",
+    "request_body", "request_headers_sanitized", "request_start_iso", "response_end_iso",
+    "duration_ms", "response_status_code", "response_body_raw", "response_headers_sanitized",
+    "error_message", "attempts", "error_class", "prompt_tokens", "completion_tokens",
+    "finish_reason", "answer_correct", "probe_id",
+)  # fmt: skip
+NEW_COLUMNS = (
+    "streamed", "ttft_ms", "output_tokens_per_s", "reasoning_tokens", "tokens_source",
+    "advertised_status", "advertised_ttft_ms", "advertised_tokens_per_s", "price_input_per_m",
+    "price_output_per_m", "cost_usd",
+)  # fmt: skip
+
+
+def test_columns_only_grow_at_the_end() -> None:
+    assert COLUMNS[:21] == TODAYS_21
+    assert COLUMNS[21:] == NEW_COLUMNS
+    assert len(set(COLUMNS)) == len(COLUMNS)
+
+
+def test_every_column_has_one_type_in_the_order_of_the_columns() -> None:
+    assert tuple(COLUMN_TYPES) == COLUMNS
+    assert set(COLUMN_TYPES.values()) <= {"string", "int64", "float64", "bool"}
+    by_type = {
+        kind: [name for name, of in COLUMN_TYPES.items() if of == kind]
+        for kind in ("int64", "float64", "bool")
+    }
+    assert by_type == {
+        "int64": [
+            "response_status_code", "attempts", "prompt_tokens", "completion_tokens",
+            "reasoning_tokens",
+        ],
+        "float64": [
+            "duration_ms", "ttft_ms", "output_tokens_per_s", "advertised_ttft_ms",
+            "advertised_tokens_per_s", "price_input_per_m", "price_output_per_m", "cost_usd",
+        ],
+        "bool": ["answer_correct", "streamed"],
+    }  # fmt: skip
+
+
+def test_error_classes_include_those_of_the_next_issues() -> None:
+    assert ERROR_CLASSES[:7] == (
+        "ok", "http_error", "timeout", "connection_error", "invalid_response", "deadline",
+        "unmapped_provider",
+    )  # fmt: skip
+    assert {"stream_error", "budget"} <= set(ERROR_CLASSES)
+
+
 @pytest.mark.parametrize(
-    "text",
+    ("kind", "value", "stored"),
     [
-        "1771.2",
-        "The answer is **1771.2**.",
-        "= 1,771.2",
-        "1771.20",
-        "\\boxed{1771.2}",
-        "Result: 1771.2000 units",
-        "first 61.5, then 196.8, finally 1771.2",
+        ("int64", "20", "20"),
+        ("int64", "20.0", "20"),
+        ("int64", " 20 ", "20"),
+        ("int64", "-1", "-1"),
+        ("int64", "+7", "7"),
+        ("int64", "1e3", "1000"),
+        ("int64", "0", "0"),
+        ("int64", "-0.0", "0"),
+        ("int64", "", ""),
+        ("int64", "20.5", ""),  # not an integer: no value rather than a wrong one
+        ("int64", "abc", ""),
+        ("int64", "nan", ""),
+        ("int64", "inf", ""),
+        ("int64", "99999999999999999999", ""),  # past int64
+        ("int64", "true", ""),
+        ("float64", "1234.5", "1234.5"),
+        ("float64", "100.0", "100.0"),
+        ("float64", "100", "100.0"),
+        ("float64", "100.50", "100.5"),
+        ("float64", "0.1", "0.1"),
+        ("float64", "-3", "-3.0"),
+        ("float64", "1e-05", "0.00001"),
+        ("float64", "1.5E3", "1500.0"),
+        ("float64", "1e16", "10000000000000000.0"),
+        ("float64", "", ""),
+        ("float64", "nan", ""),
+        ("float64", "-inf", ""),
+        ("float64", "fast", ""),
+        ("bool", "true", "true"),
+        ("bool", "false", "false"),
+        ("bool", "True", "true"),
+        ("bool", "FALSE", "false"),
+        ("bool", "1", "true"),
+        ("bool", "0", "false"),
+        ("bool", "1.0", "true"),
+        ("bool", "0.0", "false"),
+        ("bool", "", ""),
+        ("bool", "maybe", ""),
+        ("string", " kept as is ", " kept as is "),
+        ("string", "20.0", "20.0"),
+        ("string", "", ""),
     ],
 )
-def test_answer_matches(text: str) -> None:
-    assert answer_matches(text, "1771.2")
-
-
-@pytest.mark.parametrize(
-    "text", ["17712", "1771.25", "11771.2", "1771", "1771.3", "no number", "1,771,2", "-1771.2"]
-)
-def test_answer_does_not_match(text: str) -> None:
-    assert not answer_matches(text, "1771.2")
-
-
-def test_answer_with_comma_expected() -> None:
-    assert answer_matches("1771.2", "1,771.2")
+def test_canonical_values(kind: str, value: str, stored: str) -> None:
+    assert canonical_value(kind, value) == stored
+    assert canonical_value(kind, stored) == stored  # canonical is a fixed point
 
 
 def test_iso_ms() -> None:
@@ -134,16 +210,23 @@ def test_successful_row() -> None:
     }  # fmt: skip
 
 
+def test_the_new_columns_are_empty_for_now() -> None:
+    row = row_for(ok(completion()))
+    assert [row[name] for name in NEW_COLUMNS] == [""] * len(NEW_COLUMNS)
+
+
 def test_wrong_answer_and_missing_usage() -> None:
     row = row_for(ok(completion("It is 42.", usage=False)))
     assert row["answer_correct"] == "false"
     assert row["prompt_tokens"] == row["completion_tokens"] == ""
 
 
-def test_no_answer_leaves_answer_correct_empty() -> None:
+def test_a_completion_without_content_is_not_correct() -> None:
+    """Empty stays reserved for "no completion at all": a completion whose content is null
+    (the model ran out of tokens, or said nothing) has no final answer, so it is false."""
     row = row_for(ok(completion(None)))
     assert row["error_class"] == "ok"
-    assert row["answer_correct"] == ""
+    assert row["answer_correct"] == "false"
 
 
 @pytest.mark.parametrize(
@@ -289,3 +372,104 @@ def test_a_token_cut_by_the_body_cap_does_not_leak_in_part(keep: int) -> None:
         if keep >= 6:  # a fragment long enough to mean something
             assert secret[:6] not in stored, stored
         assert "bytes not stored]" in stored
+
+
+# --- answer_correct: the completion's final answer, graded by answer.py ---------------------
+
+
+def chat(message: dict[str, object], usage: object = None, reason: object = "stop") -> bytes:
+    body: dict[str, object] = {
+        "object": "chat.completion",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", **message}, "finish_reason": reason}
+        ],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("message", "correct"),
+    [
+        ({"content": "The answer is 1771.2."}, "true"),
+        ({"content": "It is not 1771.2; the answer is 2.135"}, "false"),
+        ({"content": "8856/5"}, "true"),
+        ({"content": [{"type": "text", "text": "The answer is"}, {"type": "text", "text": "1771.2"}]}, "true"),
+        ({"content": [{"type": "text", "text": "The answer is 2.135"}]}, "false"),
+        ({"content": ["1771.2"]}, "true"),
+        ({"content": []}, "false"),
+        ({"content": "<think>61.5 * 28.8 = 1771.2</think>The answer is 2.135"}, "false"),
+        ({"content": "<think>maybe 1728?</think>\n\n**1771.2**"}, "true"),
+        ({"content": "<think>1771.2 ... still thinking when the tokens ran out"}, "false"),
+        ({"content": None, "reasoning_content": "123/2*3.2*9 = 1771.2"}, "false"),
+        ({"content": "", "reasoning_content": "The answer is 1771.2"}, "false"),
+        ({"content": "   ", "reasoning": "The answer is 1771.2"}, "false"),
+        ({"content": "2.135", "reasoning_content": "The answer is 1771.2"}, "false"),
+        ({"content": "1771.2", "reasoning_content": "no, 1728"}, "true"),
+        ({"reasoning_content": "1771.2"}, "false"),  # no content key at all
+        ({"content": 1771.2}, "false"),  # not text: no answer to grade
+    ],
+)  # fmt: skip
+def test_answer_correct_grades_the_contents_final_answer(
+    message: dict[str, object], correct: str
+) -> None:
+    row = row_for(ok(chat(message)))
+    assert row["error_class"] == "ok"
+    assert row["answer_correct"] == correct
+
+
+def test_no_completion_at_all_leaves_answer_correct_empty() -> None:
+    for outcome in (
+        ok(b"not json"),
+        ok(b'{"choices": [{"finish_reason": "stop"}]}'),  # no message: not a completion
+        Outcome(error_class="http_error", status=500, body=b'{"error": "1771.2"}'),
+        Outcome(error_class="timeout", attempts=1),
+    ):
+        assert row_for(outcome)["answer_correct"] == ""
+
+
+def test_a_length_cut_completion_without_content_is_false_and_says_why() -> None:
+    body = chat({"content": None, "reasoning_content": "1771.2"}, reason="length")
+    row = row_for(ok(body))
+    assert (row["answer_correct"], row["finish_reason"]) == ("false", "length")
+
+
+@pytest.mark.parametrize(
+    ("usage", "prompt", "completion_tokens"),
+    [
+        ({"prompt_tokens": 20, "completion_tokens": 42}, "20", "42"),
+        ({"prompt_tokens": 20.0, "completion_tokens": 42.0}, "20", "42"),
+        ({"prompt_tokens": 20.5, "completion_tokens": -1}, "", ""),
+        ({"prompt_tokens": True, "completion_tokens": "42"}, "", ""),
+        ({"prompt_tokens": 1e400, "completion_tokens": None}, "", ""),  # inf in JSON
+        ({"prompt_tokens": 0.0, "completion_tokens": 0}, "0", "0"),
+    ],
+)
+def test_usage_counts_sent_as_floats_are_stored_as_integers(
+    usage: dict[str, object], prompt: str, completion_tokens: str
+) -> None:
+    body = (
+        json.dumps(
+            {"choices": [{"message": {"content": "1771.2"}, "finish_reason": "stop"}]}
+        ).encode()[:-1]
+        + b', "usage": '
+        + json.dumps(usage).replace("Infinity", "1e400").encode()
+        + b"}"
+    )
+    row = row_for(ok(body))
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (prompt, completion_tokens)
+    done = read_completion(body)
+    assert done is not None
+    assert done.prompt_tokens is None or isinstance(done.prompt_tokens, int)
+
+
+def test_every_value_build_row_writes_is_canonical_for_its_column() -> None:
+    rows = [
+        row_for(ok(completion())),
+        row_for(ok(chat({"content": None}, usage={"prompt_tokens": 3.0}))),
+        row_for(Outcome(error_class="timeout", attempts=2, started=START, duration_ms=60000.0)),
+    ]
+    for row in rows:
+        for name, value in row.items():
+            assert canonical_value(COLUMN_TYPES[name], value) == value, name
