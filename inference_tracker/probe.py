@@ -1,8 +1,10 @@
-"""One inference call: retries, timing of the final attempt, a total time bound, a body cap."""
+"""One inference call: retries, timing of the final attempt, a total time bound, a body cap;
+and a streamed answer read event by event, its first token timed on arrival."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,11 +18,14 @@ from inference_tracker.net import (
     TIMEOUTS,
     describe_error,
     read_body,
+    read_chunks,
 )
 from inference_tracker.record import Call, Outcome, error_summary
+from inference_tracker.stream import StreamAssembler
 
 DEADLINE_SLACK_SECONDS = 0.01  # a socket timer may fire a hair before the time it was set for
 CUT_BY_DEADLINE = "cut by the cycle deadline"
+MAX_STREAM_BYTES = 16 * 1024 * 1024  # a stream read past this is cut: memory stays bounded
 
 
 @dataclass(frozen=True)
@@ -59,12 +64,12 @@ def probe(
     while True:
         progress.attempts += 1
         outcome, retryable = _attempt(session, call, headers, limits, deadline, clock, progress)
-        progress.sent_at = None
         if not retryable or progress.attempts > limits.max_retries:
-            break
+            break  # the final attempt: a cut from now on still reports its start and time
         delay = limits.retry_delays[min(progress.attempts - 1, len(limits.retry_delays) - 1)]
         if clock.monotonic() + delay >= deadline or stop.is_set():
             break
+        progress.sent_at = None  # between attempts
         wait(delay)
         if stop.is_set():
             break
@@ -102,6 +107,8 @@ def _attempt(
         response = session.send(
             prepared, timeout=(min(CONNECT_TIMEOUT_SECONDS, budget), budget), **settings
         )
+        if response.ok and _is_event_stream(response):  # once it has begun, never retried
+            return _read_stream(response, limits, ends_at, deadline, clock, started, t0), False
         body, cut = read_body(response, limits.body_cap, ends_at, clock)
     except TIMEOUTS:
         # Decided now, not before sending: a connect timeout long before the deadline is a
@@ -146,3 +153,67 @@ def _attempt(
         duration_ms=duration,
     )
     return outcome, status >= 500
+
+
+def _is_event_stream(response: requests.Response) -> bool:
+    media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    return media == "text/event-stream"
+
+
+def _read_stream(
+    response: requests.Response,
+    limits: Limits,
+    ends_at: float,
+    deadline: float,
+    clock: Clock,
+    started: datetime,
+    t0: float,
+) -> Outcome:
+    """A streamed answer, read as it comes: each chunk is timed on arrival (the first token's
+    time is the TTFT), the completion is reassembled from the events, and the raw text is
+    kept, up to the body cap, for an answer that could not be parsed."""
+    assembler = StreamAssembler()
+    raw, cut, total = bytearray(), 0, 0
+    broken = ""  # why the stream ended early, if it did
+    error_class = "ok"
+    try:
+        for chunk in read_chunks(response, ends_at, clock):
+            assembler.feed(chunk, clock.monotonic())
+            total += len(chunk)
+            room = limits.body_cap - len(raw)
+            raw += chunk[: max(room, 0)]
+            cut += max(0, len(chunk) - max(room, 0))
+            if total > MAX_STREAM_BYTES:
+                error_class, broken = "invalid_response", f"stream over {MAX_STREAM_BYTES} bytes"
+                break
+    except TIMEOUTS:
+        at_deadline = clock.monotonic() >= deadline - DEADLINE_SLACK_SECONDS
+        error_class = "deadline" if at_deadline else "timeout"
+        broken = CUT_BY_DEADLINE if at_deadline else (
+            f"stream not complete within {(clock.monotonic() - t0):.3g} s"
+        )  # fmt: skip
+    except NETWORK_ERRORS as exc:
+        error_class, broken = "stream_error", f"stream broke off: {describe_error(exc)}"
+    duration_ms = (clock.monotonic() - t0) * 1000.0
+    summary = assembler.finish()
+    if error_class == "ok" and summary.error is not None:
+        error_class, broken = "stream_error", f"error event in the stream: {summary.error}"
+    elif error_class == "ok" and summary.events and summary.finish_reason is None:
+        error_class, broken = "stream_error", "the stream ended without a finish_reason"
+    parsed = summary.events > summary.unparsable
+    body = json.dumps(summary.completion(), ensure_ascii=False).encode() if parsed else bytes(raw)
+    first, last = summary.first_token_at, summary.last_token_at
+    return Outcome(
+        error_class=error_class,
+        status=response.status_code,
+        body=body,
+        cut_bytes=0 if parsed else cut,
+        headers=dict(response.headers),
+        error_message=broken,
+        started=started,
+        duration_ms=duration_ms,
+        streamed=True,
+        ttft_ms=(first - t0) * 1000.0 if first is not None else None,
+        token_span_ms=(last - first) * 1000.0 if first is not None and last is not None else None,
+        token_chunks=summary.token_chunks,
+    )

@@ -106,7 +106,8 @@ ERROR_CLASSES = (
     "stream_error",  # the streaming issue
     "budget",  # the router catalog issue
 )
-NOT_CALLED = ("unmapped_provider",)  # rows of pairs deliberately not called: no failure
+# Rows of pairs deliberately not called (providers.toml, the spending cap): no failure.
+NOT_CALLED = ("unmapped_provider", "budget")
 # What makes a row unique across pushes (append mode skips rows already present).
 ROW_KEY = ("cycle_timestamp_iso", "model_id", "provider_name", "probe_id")
 
@@ -236,6 +237,7 @@ class Completion:
     prompt_tokens: int | None
     completion_tokens: int | None
     finish_reason: str | None
+    reasoning_tokens: int | None = None  # usage.completion_tokens_details.reasoning_tokens
 
 
 def read_completion(body: bytes) -> Completion | None:
@@ -256,12 +258,16 @@ def read_completion(body: bytes) -> Completion | None:
     if not isinstance(usage, dict):
         usage = {}
     reason = choices[0].get("finish_reason")
+    details = usage.get("completion_tokens_details")
     return Completion(
         # Only `content` is the answer: reasoning_content / reasoning never are.
         answer=answer_text(message.get("content")),
         prompt_tokens=_count(usage.get("prompt_tokens")),
         completion_tokens=_count(usage.get("completion_tokens")),
         finish_reason=reason if isinstance(reason, str) else None,
+        reasoning_tokens=_count(details.get("reasoning_tokens"))
+        if isinstance(details, dict)
+        else None,
     )
 
 
@@ -378,6 +384,34 @@ class Outcome:
     token_chunks: int = 0  # chunks that carried a token (the count when there is no usage)
 
 
+@dataclass(frozen=True)
+class Advertised:
+    """What the router's catalog (or, for gaps, the listing) says of a pair; None where it
+    says nothing. See catalog.py."""
+
+    status: str | None = None  # "live" or "error"
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+    price_input_per_m: float | None = None  # USD per million tokens
+    price_output_per_m: float | None = None
+
+
+def cost_usd(prompt: int | None, completion: int | None, advertised: Advertised) -> float | None:
+    """What a call cost at the advertised prices; None when a price or the usage is unknown."""
+    price_in, price_out = advertised.price_input_per_m, advertised.price_output_per_m
+    if prompt is None or completion is None or price_in is None or price_out is None:
+        return None
+    return (prompt * price_in + completion * price_out) / 1_000_000
+
+
+def output_speed(tokens: int | None, span_ms: float | None) -> float | None:
+    """(tokens - 1) / seconds from the first to the last token chunk, as Artificial Analysis
+    measures it; None when it is undefined (fewer than 2 tokens, no span)."""
+    if tokens is None or tokens < 2 or not span_ms or span_ms <= 0:
+        return None
+    return (tokens - 1) / (span_ms / 1000.0)
+
+
 def build_row(
     cycle_start: datetime,
     call: Call,
@@ -386,6 +420,7 @@ def build_row(
     expected_answer: str,
     probe_id: str,
     scrub: Scrubber,
+    advertised: Advertised | None = None,
 ) -> Row:
     """One CSV row, every field scrubbed of secrets."""
     error_class = outcome.error_class
@@ -399,6 +434,15 @@ def build_row(
     if outcome.started is not None and outcome.duration_ms is not None:
         ended = iso_ms(outcome.started + timedelta(milliseconds=outcome.duration_ms))
     request_headers = {**call.headers, "Authorization": f"Bearer {MASKED}"}
+    prompt_tokens = completion.prompt_tokens if completion else None
+    tokens = completion.completion_tokens if completion else None
+    source = "usage" if tokens is not None else ""
+    if tokens is None and outcome.streamed and outcome.token_chunks:
+        tokens, source = outcome.token_chunks, "chunks"  # no usage: counted, and said so
+    speed = output_speed(tokens, outcome.token_span_ms) if outcome.streamed else None
+    advertised = advertised or Advertised()
+    cost = cost_usd(prompt_tokens, tokens if source == "usage" else None, advertised)
+    called = error_class not in NOT_CALLED
     row: Row = {
         "cycle_timestamp_iso": iso_ms(cycle_start),
         "model_id": call.model_id,
@@ -418,20 +462,36 @@ def build_row(
         "error_message": scrub.cut(error_message, ERROR_MESSAGE_LIMIT),
         "attempts": str(outcome.attempts),
         "error_class": error_class,
-        "prompt_tokens": _opt(completion.prompt_tokens if completion else None),
-        "completion_tokens": _opt(completion.completion_tokens if completion else None),
+        "prompt_tokens": _opt(prompt_tokens),
+        "completion_tokens": _opt(tokens),
         "finish_reason": (completion.finish_reason or "") if completion else "",
         # Empty only without a completion; a completion without a final answer is false.
         "answer_correct": ""
         if completion is None
         else str(is_correct(completion.answer, expected_answer)).lower(),
         "probe_id": probe_id,
+        "streamed": ("true" if outcome.streamed else "false") if called else "",
+        "ttft_ms": _fmt_ms(outcome.ttft_ms),
+        "output_tokens_per_s": _number(speed),
+        "reasoning_tokens": _opt(completion.reasoning_tokens if completion else None),
+        "tokens_source": source,
+        "advertised_status": advertised.status or "",
+        "advertised_ttft_ms": _number(advertised.ttft_ms),
+        "advertised_tokens_per_s": _number(advertised.tokens_per_s),
+        "price_input_per_m": _number(advertised.price_input_per_m),
+        "price_output_per_m": _number(advertised.price_output_per_m),
+        "cost_usd": _number(cost),
     }
     return {name: scrub(row.get(name, "")) for name in COLUMNS}
 
 
 def _fmt_ms(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
+
+
+def _number(value: float | None) -> str:
+    """A float column's value (encode_rows writes it in its canonical form)."""
+    return "" if value is None else repr(value)
 
 
 def _opt(value: int | None) -> str:

@@ -11,7 +11,7 @@ import requests
 import responses
 
 from inference_tracker.clock import Clock
-from inference_tracker.probe import Limits, probe
+from inference_tracker.probe import Limits, Progress, probe
 from inference_tracker.record import Call, Outcome
 from tests.fakes.router import completion
 
@@ -205,3 +205,23 @@ def test_a_timeout_at_the_deadline_is_a_deadline_cut() -> None:
     responses.add_callback(responses.POST, URL, callback=late)
     outcome, slept = run(Limits(request_timeout=60), deadline=deadline, clock=clock)
     assert (outcome.error_class, outcome.attempts, slept) == ("deadline", 1, [])
+
+
+@responses.activate
+def test_the_final_attempt_stays_on_record_for_a_cut_at_the_deadline() -> None:
+    """The cycle may cut a call at the deadline just after its last attempt returned and
+    before its row was taken: it must then still see that attempt (its start and time), not
+    'waiting to retry' with no time at all."""
+    responses.post(URL, status=503)
+    responses.post(URL, status=400)
+    progress = Progress()
+    during_pause: list[float | None] = []
+    fake = FakeClock()
+    outcome = probe(
+        requests.Session(), CALL, TOKEN, limits=Limits(max_retries=2), deadline=1e9,
+        stop=threading.Event(), clock=fake.clock(lambda s: during_pause.append(progress.sent_at)),
+        progress=progress,
+    )  # fmt: skip
+    assert (outcome.status, outcome.attempts) == (400, 2)
+    assert during_pause == [None]  # between attempts: nothing in flight
+    assert progress.sent_at is not None and progress.started is not None  # the final one

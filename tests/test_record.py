@@ -9,6 +9,7 @@ from inference_tracker.record import (
     COLUMN_TYPES,
     COLUMNS,
     ERROR_CLASSES,
+    Advertised,
     Call,
     Outcome,
     Scrubber,
@@ -210,9 +211,43 @@ def test_successful_row() -> None:
     }  # fmt: skip
 
 
-def test_the_new_columns_are_empty_for_now() -> None:
+def test_a_plain_answer_fills_the_stream_columns_as_not_streamed() -> None:
     row = row_for(ok(completion()))
-    assert [row[name] for name in NEW_COLUMNS] == [""] * len(NEW_COLUMNS)
+    assert (row["streamed"], row["ttft_ms"], row["output_tokens_per_s"]) == ("false", "", "")
+    assert row["tokens_source"] == "usage"
+    assert [row[name] for name in NEW_COLUMNS[5:]] == [""] * 6  # no catalog: nothing advertised
+
+
+def test_a_streamed_answer_times_and_speed() -> None:
+    row = row_for(ok(completion(), streamed=True, ttft_ms=250.04, token_span_ms=2000.0))
+    assert (row["streamed"], row["ttft_ms"], row["tokens_source"]) == ("true", "250.0", "usage")
+    assert float(row["output_tokens_per_s"]) == pytest.approx((42 - 1) / 2.0)
+
+
+def test_a_stream_without_usage_counts_its_chunks_and_says_so() -> None:
+    body = completion(usage=False)
+    row = row_for(ok(body, streamed=True, ttft_ms=100.0, token_span_ms=1000.0, token_chunks=11))
+    assert (row["completion_tokens"], row["tokens_source"]) == ("11", "chunks")
+    assert float(row["output_tokens_per_s"]) == pytest.approx(10.0)
+    assert row["cost_usd"] == ""  # never priced from counted chunks
+
+
+def test_what_the_catalog_advertised_and_the_cost() -> None:
+    advertised = Advertised("live", 320.0, 55.5, 0.5, 2.0)
+    row = build_row(
+        START, CALL, ok(completion()), expected_answer="1771.2", probe_id="p1",
+        scrub=Scrubber([]), advertised=advertised,
+    )  # fmt: skip
+    assert row["advertised_status"] == "live"
+    assert (float(row["advertised_ttft_ms"]), float(row["advertised_tokens_per_s"])) == (320, 55.5)
+    assert (float(row["price_input_per_m"]), float(row["price_output_per_m"])) == (0.5, 2.0)
+    assert float(row["cost_usd"]) == pytest.approx((20 * 0.5 + 42 * 2.0) / 1e6)
+
+
+def test_rows_without_a_call_have_no_stream_columns() -> None:
+    skipped = Outcome(error_class="budget", error_message="over the daily cap")
+    row = row_for(skipped)
+    assert (row["streamed"], row["tokens_source"], row["cost_usd"]) == ("", "", "")
 
 
 def test_wrong_answer_and_missing_usage() -> None:

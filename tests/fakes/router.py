@@ -44,6 +44,12 @@ def completion(content: str | None = ANSWER, *, model: str = "m", usage: bool = 
     return json.dumps(body).encode()
 
 
+def _words(text: str) -> list[str]:
+    """The answer in token-like pieces: words with their following space."""
+    words = text.split(" ")
+    return [word + " " for word in words[:-1]] + [words[-1]]
+
+
 def catalog(entries: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     """A /v1/models answer: {(model id, provider): provider entry fields beyond its name}."""
     models: dict[str, list[dict[str, Any]]] = {}
@@ -116,6 +122,7 @@ class FakeRouter:
         self.in_flight = 0
         self.peak = 0  # the most calls in flight at once
         self.catalog_requests = 0
+        self.stream_timings: list[dict[str, float | None]] = []  # per stream, server-side
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -212,6 +219,11 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
+            self.received = time.monotonic()
+            try:
+                self.streaming = json.loads(body).get("stream") is True
+            except (ValueError, AttributeError):
+                self.streaming = False
             router.record(Seen(self.path, dict(self.headers), body, time.monotonic()))
             try:
                 model = str(json.loads(body).get("model", ""))
@@ -236,7 +248,9 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
                     self._send(int(how.get("status", 503)), b'{"error":"warming up"}')
                     return
                 kind = how.get("then", "ok")
-            if kind == "ok":
+            if kind == "ok" and self.streaming and not how.get("ignore_stream"):
+                self._stream(how, model)
+            elif kind == "ok":
                 body = completion(how.get("answer", ANSWER), model=model)
                 self._send(200, body, extra=how.get("headers"))
             elif kind == "status":
@@ -249,6 +263,12 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
                 self._send(200, b'{"pad":"' + b"x" * size + b'"}')
             elif kind == "invalid_utf8":
                 self._send(200, b'{"choices":[{"message":{"content":"\xff\xfe 1771.2 \xc3"}}]}')
+            elif kind == "echo" and self.streaming:
+                auth = self.headers.get("Authorization", "")
+                echoed = {"X-Echo-Authorization": auth}
+                self._stream(
+                    {**how, "answer": f"you sent {auth}; answer 1771.2", "headers": echoed}, model
+                )
             elif kind == "echo":
                 auth = self.headers.get("Authorization", "")
                 content = f"you sent {auth}; answer 1771.2"
@@ -264,6 +284,105 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
             else:
                 raise ValueError(f"unknown behaviour {kind}")
+
+        def _stream(self, how: dict[str, Any], model: str) -> None:
+            """Server-sent events as OpenAI-compatible providers send them, in chunked
+            transfer encoding. `how` shapes it: tokens (a list) or answer (split in words),
+            reasoning (a list sent first, under reasoning_key), ttft and interval (seconds),
+            usage "chunk" | "last" | "none", keepalive, split (bytes per write), crlf,
+            error_after (tokens), stall_after (tokens), done, finish."""
+            tokens = how.get("tokens") or _words(how.get("answer", ANSWER))
+            reasoning = list(how.get("reasoning", []))
+            newline = "\r\n" if how.get("crlf") else "\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Cache-Control", "no-cache")
+            for name, value in (how.get("headers") or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            timing = {"received": self.received, "first": None, "last": None}
+            router.stream_timings.append(timing)
+
+            def event(text: str) -> bool:
+                data = f"{text}{newline}{newline}".encode()
+                step = int(how.get("split", 0)) or len(data)
+                try:
+                    for start in range(0, len(data), step):
+                        piece = data[start : start + step]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        self.wfile.flush()
+                except OSError:
+                    return False
+                return True
+
+            def chunk(delta: dict[str, Any], finish: str | None = None, usage: Any = None) -> str:
+                body = {
+                    "id": "cmpl-s",
+                    "object": "chat.completion.chunk",
+                    "created": 1765840585,
+                    "model": model,
+                    "usage": usage,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
+                return "data: " + json.dumps(body)
+
+            completion_tokens = int(how.get("completion_tokens", 42))  # as completion() says
+            usage: dict[str, Any] = {
+                "prompt_tokens": 20,
+                "completion_tokens": completion_tokens,
+                "total_tokens": 20 + completion_tokens,
+            }
+            if how.get("reasoning_tokens") is not None:
+                usage["completion_tokens_details"] = {"reasoning_tokens": how["reasoning_tokens"]}
+            if not event(chunk({"role": "assistant", "content": ""})):
+                return
+            if router.closing.wait(float(how.get("ttft", 0))):
+                return
+            key = how.get("reasoning_key", "reasoning_content")
+            pieces = [{key: text, "content": None} for text in reasoning]
+            pieces += [{"content": text} for text in tokens]
+            for number, delta in enumerate(pieces):
+                if number and router.closing.wait(float(how.get("interval", 0))):
+                    return
+                if how.get("keepalive") and not event(": ping"):
+                    return
+                if number == how.get("error_after"):
+                    error = {"error": {"message": "upstream overloaded", "type": "server_error"}}
+                    event("data: " + json.dumps(error))
+                    return self._end()
+                if number == how.get("stall_after"):
+                    router.closing.wait(3600)
+                    return
+                if not event(chunk(delta)):
+                    return
+                now = time.monotonic()
+                timing["first"] = timing["first"] or now
+                timing["last"] = now
+            mode = how.get("usage", "chunk")
+            if how.get("finish", True):
+                last_usage = usage if mode == "last" else None
+                event(chunk({"content": ""}, "stop", last_usage))
+            if mode == "chunk":
+                body = {
+                    "id": "cmpl-s",
+                    "object": "chat.completion.chunk",
+                    "created": 1765840585,
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                }
+                event("data: " + json.dumps(body))
+            if how.get("done", True):
+                event("data: [DONE]")
+            self._end()
+
+        def _end(self) -> None:
+            try:
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except OSError:
+                pass
 
         def _trickle(self, interval: float, total: int) -> None:
             self.send_response(200)
