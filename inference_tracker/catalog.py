@@ -22,21 +22,11 @@ from inference_tracker.clock import Clock
 from inference_tracker.discovery import Pair, get_whole
 from inference_tracker.errors import ListingError
 from inference_tracker.logs import EventLog
+from inference_tracker.record import Advertised, cost_usd
 
 CATALOG_PATH = "/v1/models"
 CATALOG_TIMEOUT_SECONDS = 20.0
 MAX_CATALOG_BYTES = 32 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Advertised:
-    """What the router says of one (model, provider) pair; None where it says nothing."""
-
-    status: str | None = None  # "live" or "error"
-    ttft_ms: float | None = None
-    tokens_per_s: float | None = None
-    price_input_per_m: float | None = None  # USD per million tokens
-    price_output_per_m: float | None = None
 
 
 Catalog = dict[tuple[str, str], Advertised]  # (model id, provider) -> what it advertises
@@ -103,21 +93,44 @@ def advertised_for(pair: Pair, catalog: Catalog) -> Advertised:
     )
 
 
-def cost_usd(
-    prompt_tokens: int | None, completion_tokens: int | None, advertised: Advertised
-) -> float | None:
-    """What a call cost at the advertised prices; None when a price or the usage is unknown."""
-    prices = (advertised.price_input_per_m, advertised.price_output_per_m)
-    if prompt_tokens is None or completion_tokens is None or None in prices:
-        return None
-    price_in, price_out = prices
-    assert price_in is not None and price_out is not None
-    return (prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000
+CHARS_PER_TOKEN = 4  # the prompt's tokens, estimated from its length (no tokenizer here)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The worst case of one cycle: every call answers MAX_TOKENS_DEFAULT tokens."""
+
+    per_call: list[float | None]  # by call, in the plan's order; None without both prices
+    cycle_usd: float  # the priced calls' sum
+    unpriced: list[str]  # "provider (model)" of the calls without a price
+
+    def per_day_usd(self, interval_seconds: float) -> float:
+        return self.cycle_usd * 86400 / interval_seconds
+
+
+def worst_case(
+    pairs: list[Pair], called: list[bool], catalog: Catalog, prompt: str, max_tokens: int
+) -> Estimate:
+    """What a cycle can cost at most: the prompt (about CHARS_PER_TOKEN characters a token)
+    and max_tokens of output, at each pair's prices; pairs not called cost nothing."""
+    prompt_tokens = math.ceil(len(prompt) / CHARS_PER_TOKEN)
+    per_call: list[float | None] = []
+    unpriced = []
+    for pair, made in zip(pairs, called, strict=True):
+        cost = cost_usd(prompt_tokens, max_tokens, advertised_for(pair, catalog)) if made else 0.0
+        per_call.append(cost)
+        if cost is None:
+            unpriced.append(f"{pair.provider_name} ({pair.model_id})")
+    return Estimate(per_call, sum(c for c in per_call if c is not None), unpriced)
+
+
+GRACE_SECONDS = 1.0  # how long a catalog not in when the calls are done is waited for
 
 
 class Background:
-    """The catalog fetched on a thread while the calls run. `take` never waits: a catalog not
-    there when the calls are done (slow, failing) is a warning and the cycle goes on."""
+    """The catalog fetched on a thread while the calls run. When the calls are done, `take`
+    gives it at most GRACE_SECONDS more: a slow catalog costs the cycle that second at most,
+    never its own slowness; a catalog not in by then, or failing, is a warning."""
 
     def __init__(self, fetch: Callable[[], Catalog], log: EventLog) -> None:
         self._fetch = fetch
@@ -135,7 +148,8 @@ class Background:
         except Exception as exc:  # a bug here must not cost the cycle its rows
             self._error = f"internal: {exc!r}"
 
-    def take(self) -> Catalog:
+    def take(self, grace: float = GRACE_SECONDS) -> Catalog:
+        self._thread.join(grace)
         if self._thread.is_alive():
             self._log.warning("catalog_missing", reason="not in yet when the calls were done")
             return {}

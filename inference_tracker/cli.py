@@ -42,7 +42,12 @@ from inference_tracker.record import Scrubber, iso_ms
 from inference_tracker.store import Store
 
 if TYPE_CHECKING:
+    import requests
+
+    from inference_tracker.catalog import Estimate
     from inference_tracker.config import ProviderMap, Settings
+    from inference_tracker.discovery import Pair
+    from inference_tracker.record import Call
 
 # Imported where used: pydantic (config) by the commands that read settings, requests (and the
 # modules that use it) by collect alone, so `--help` and `status` start fast (bench/startup.py).
@@ -287,6 +292,31 @@ def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | 
         return _exit_code_of(stop.signum)
 
 
+def _estimate(
+    ctx: Context, session: requests.Session, pairs: list[Pair], calls: list[Call]
+) -> Estimate:
+    """The dry run's worst-case cost, at the prices of the router's catalog (fetched now; when
+    it fails, the listing's prices alone, with a warning)."""
+    from inference_tracker.catalog import fetch_catalog, worst_case
+    from inference_tracker.errors import ListingError
+
+    settings = ctx.settings
+    try:
+        catalog = fetch_catalog(session, settings.router_base_url, USER_AGENT, CLOCK)
+    except ListingError as exc:
+        ctx.log.warning("catalog_missing", reason=str(exc))
+        catalog = {}
+    called = [not call.skip_reason for call in calls]
+    estimate = worst_case(pairs, called, catalog, settings.prompt, settings.max_tokens_default)
+    ctx.log.info(
+        "worst_case_cost",
+        cycle_usd=round(estimate.cycle_usd, 6),
+        day_usd=round(estimate.per_day_usd(settings.schedule_interval_seconds), 4),
+        unpriced=estimate.unpriced,
+    )
+    return estimate
+
+
 def _say_stopping(ctx: Context, signum: int) -> None:
     """Said at once on the first SIGINT or SIGTERM of a cycle."""
     from inference_tracker.cycle import STOP_GRACE_SECONDS  # loaded by then: collect uses it
@@ -309,6 +339,7 @@ def _cycle(
 ) -> int | None:
     """Measure and store one cycle; the new cycle counter, or None when nothing was stored."""
     from inference_tracker import render
+    from inference_tracker.catalog import Background, fetch_catalog
     from inference_tracker.cycle import Began, CallTemplate, plan_calls, run_cycle
     from inference_tracker.discovery import fetch_models, live_pairs
     from inference_tracker.errors import ListingError
@@ -358,19 +389,29 @@ def _cycle(
     if dry_run:
         if settings.hf_token is None:
             log.warning("no_token", detail="HF_TOKEN is not set: a real collect would fail")
+        estimate = _estimate(ctx, session, pairs, calls)
         plan = render.render_plan(
-            calls, table=_is_terminal(sys.stdout), base_url=settings.router_base_url
+            calls,
+            table=_is_terminal(sys.stdout),
+            base_url=settings.router_base_url,
+            estimate=estimate,
+            interval_s=settings.schedule_interval_seconds,
         )
         sys.stdout.write(ctx.scrub(plan))
         return None
     if signals.stop.is_set():
         log.warning("cycle_interrupted", stored_rows=0)
         return None
+    catalog = Background(
+        lambda: fetch_catalog(session, settings.router_base_url, USER_AGENT, CLOCK), log
+    )  # alongside the calls, never waited for
     stored = run_cycle(
         session,
+        pairs,
         calls,
         settings,
         store,
+        catalog=catalog,
         began=began,
         models_listed=listed,
         stop=signals.stop,

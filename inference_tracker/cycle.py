@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import requests
 
+from inference_tracker.catalog import Background, advertised_for
 from inference_tracker.clock import Clock
 from inference_tracker.config import ProviderMap, Settings
 from inference_tracker.discovery import Pair
@@ -29,6 +30,7 @@ from inference_tracker.record import (
     iso_ms,
     summarise,
 )
+from inference_tracker.report import spent_usd
 from inference_tracker.store import StateNotSaved, Store
 
 UNIFIED_ROUTE = "/v1/chat/completions"
@@ -133,6 +135,7 @@ class Stored:
 
 def run_cycle(
     session: requests.Session,
+    pairs: list[Pair],
     calls: list[Call],
     settings: Settings,
     store: Store,
@@ -142,33 +145,29 @@ def run_cycle(
     stop: threading.Event,
     log: EventLog,
     scrub: Scrubber,
+    catalog: Background | None = None,
     clock: Clock = Clock(),
 ) -> Stored:
-    """Make the planned calls, build one row per call measured, store them and count the
-    cycle. Raises StoreError when the rows cannot be kept, checked before any (billed) call
-    too; either way the failure is noted where `status` finds it."""
+    """Make the planned calls (one per pair, in order), build one row per call measured with
+    what the router's catalog advertises for its pair, store them and count the cycle.
+
+    Raises StoreError when the rows cannot be kept, checked before any (billed) call too;
+    either way the failure is noted where `status` finds it. Over MAX_DAILY_SPEND_USD in the
+    last 24 h, no call is made: the cycle counts, with a `budget` row per pair."""
     assert settings.hf_token is not None  # the CLI refuses to collect without it
     try:
         store.check_writable()
     except StoreError as exc:
         store.note_error("store", str(exc), clock.wall())
         raise
-    log.info("calls_started", calls=len(calls), max_concurrency=settings.max_concurrency)
-    result = run_calls(
-        session,
-        calls,
-        settings.hf_token.get_secret_value(),
-        limits=Limits(
-            request_timeout=settings.request_timeout_seconds,
-            max_retries=settings.max_retries,
-            body_cap=settings.max_response_body_bytes,
-        ),
-        deadline=began.deadline,
-        max_concurrency=settings.max_concurrency,
-        stop=stop,
-        log=log,
-        clock=clock,
-    )
+    over = _over_budget(store, settings.max_daily_spend_usd, clock.wall())
+    if over is not None:
+        log.warning("spending_cap_reached", detail=over)
+        result = CycleResult([(call, _not_called(call, over)) for call in calls], False)
+    else:
+        result = _measure(session, calls, settings, began, stop, log, clock)
+    advertised = catalog.take() if catalog is not None else {}
+    listed = {(pair.model_id, pair.provider_name): pair for pair in pairs}
     rows = [
         build_row(
             began.wall,
@@ -177,6 +176,7 @@ def run_cycle(
             expected_answer=settings.expected_answer,
             probe_id=settings.probe_id,
             scrub=scrub,
+            advertised=advertised_for(listed[(call.model_id, call.provider_name)], advertised),
         )
         for call, outcome in result.outcomes
     ]
@@ -195,6 +195,53 @@ def run_cycle(
         raise
     log.info("cycle_finished", **dataclasses.asdict(summary), cycle_counter=counter)
     return Stored(rows, summary, counter)
+
+
+def _over_budget(store: Store, cap: float | None, now: datetime) -> str | None:
+    """Why no call is made this cycle (the rows of the last 24 h cost the cap), or None."""
+    if cap is None:
+        return None
+    spent = spent_usd(store, now=now, hours=24)
+    if spent < cap:
+        return None
+    return (
+        f"the calls of the last 24 h cost ${spent:.4f}, at or over MAX_DAILY_SPEND_USD"
+        f" (${cap:g}): no call this cycle"
+    )
+
+
+def _not_called(call: Call, why: str) -> Outcome:
+    if call.skip_reason:  # not called anyway (providers.toml)
+        return Outcome(error_class="unmapped_provider", error_message=call.skip_reason)
+    return Outcome(error_class="budget", error_message=why)
+
+
+def _measure(
+    session: requests.Session,
+    calls: list[Call],
+    settings: Settings,
+    began: Began,
+    stop: threading.Event,
+    log: EventLog,
+    clock: Clock,
+) -> CycleResult:
+    assert settings.hf_token is not None
+    log.info("calls_started", calls=len(calls), max_concurrency=settings.max_concurrency)
+    return run_calls(
+        session,
+        calls,
+        settings.hf_token.get_secret_value(),
+        limits=Limits(
+            request_timeout=settings.request_timeout_seconds,
+            max_retries=settings.max_retries,
+            body_cap=settings.max_response_body_bytes,
+        ),
+        deadline=began.deadline,
+        max_concurrency=settings.max_concurrency,
+        stop=stop,
+        log=log,
+        clock=clock,
+    )
 
 
 @dataclass

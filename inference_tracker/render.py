@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
+    from inference_tracker.catalog import Estimate
     from inference_tracker.record import Call
 
 
@@ -66,6 +67,15 @@ def render_text(status: dict[str, Any], *, color: bool, width: int | None = None
         console.print(paint(f"Problem: {problem}", "red"))
     console.print()
     window = _window_label(status["window_hours"])
+    spend = status["spend"]
+    if spend["window_usd"] is not None:
+        calls = plural(spend["costed_calls"], "priced call")
+        console.print(
+            paint(
+                f"Spent ${spend['window_usd']:.4f} on {calls} in the last {window},"
+                f" about ${spend['per_day_usd'] or 0:.2f} a day"
+            )
+        )
     if status["providers"]:
         console.print(_provider_table(status, window, paint))
     else:
@@ -200,13 +210,21 @@ _STATE_STYLES = {"up": "green", "degraded": "yellow", "down": "red"}
 
 
 def render_plan(
-    calls: list[Call], *, table: bool, base_url: str = "", width: int | None = None
+    calls: list[Call],
+    *,
+    table: bool,
+    base_url: str = "",
+    width: int | None = None,
+    estimate: Estimate | None = None,
+    interval_s: float = 300.0,
 ) -> str:
-    """The planned calls: a table for a person, else one JSON object per call (full values)."""
+    """The planned calls: a table for a person, else one JSON object per call (full values,
+    with the call's worst-case cost when an estimate is given)."""
     if table:
-        return _plan_table(calls, base_url, width)
+        text = _plan_table(calls, base_url, width)
+        return text + (_cost_lines(estimate, interval_s, width) if estimate else "")
     lines = []
-    for call in calls:
+    for index, call in enumerate(calls):
         plan: dict[str, Any] = {
             "model_id": call.model_id,
             "provider_name": call.provider_name,
@@ -216,8 +234,28 @@ def render_plan(
         }
         if call.skip_reason:
             plan["skip_reason"] = call.skip_reason
+        if estimate is not None:
+            plan["worst_case_cost_usd"] = estimate.per_call[index]
         lines.append(json.dumps(plan, ensure_ascii=False) + "\n")
     return "".join(lines)
+
+
+def _cost_lines(estimate: Estimate, interval_s: float, width: int | None) -> str:
+    """The worst case in words: every call answering MAX_TOKENS_DEFAULT tokens."""
+    import shutil
+    import textwrap
+
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    priced = len(estimate.per_call) - len(estimate.unpriced)
+    text = (
+        f"Worst case (every call answers MAX_TOKENS_DEFAULT tokens): ${estimate.cycle_usd:.4f}"
+        f" a cycle, ${estimate.per_day_usd(interval_s):.2f} a day at one cycle every"
+        f" {interval_s:g} s ({plural(priced, 'call')} priced)."
+    )
+    if estimate.unpriced:
+        text += f" No price for {plural(len(estimate.unpriced), 'call')}: "
+        text += ", ".join(estimate.unpriced) + "."
+    return "\n".join(textwrap.wrap(text, width)) + "\n"
 
 
 def _plan_table(calls: list[Call], base_url: str, width: int | None) -> str:
@@ -253,6 +291,7 @@ def _plan_table(calls: list[Call], base_url: str, width: int | None) -> str:
     widths = _fit([max(map(len, column)) for column in columns], room, keep=(0, 2))
 
     def line(cells: list[str]) -> str:
+        cells = cells[: len(names)]  # without the body model column when no call needs it
         fitted = [
             _ellipsis(cell, size).ljust(size) for cell, size in zip(cells, widths, strict=True)
         ]

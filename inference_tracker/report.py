@@ -15,7 +15,7 @@ from inference_tracker.record import ROW_KEY, CycleSummary, Row, iso_ms, parse_i
 from inference_tracker.render import ago, plural, span
 from inference_tracker.state import ErrorNote, State
 from inference_tracker.states import ProviderState, Thresholds, provider_states
-from inference_tracker.stats import ProviderStats, in_window, provider_stats
+from inference_tracker.stats import ProviderStats, in_window, numbers, provider_stats
 from inference_tracker.store import Store, batch_files
 
 if TYPE_CHECKING:
@@ -84,6 +84,12 @@ def read_snapshot(store: Store, *, now: datetime, hours: int) -> Snapshot:
             continue  # dropped by a push's archive clean-up meanwhile
         take(read_csv(path))
     return snap
+
+
+def spent_usd(store: Store, *, now: datetime, hours: int) -> float:
+    """The summed cost of the calls of the last `hours` on disk (rows with a known cost)."""
+    rows = in_window(read_snapshot(store, now=now, hours=hours).rows, now=now, hours=hours)
+    return sum(numbers(rows, "cost_usd"))
 
 
 # --- the status object ------------------------------------------------------------------------
@@ -160,6 +166,7 @@ def build_status(
         "last_error": last_error,
         "window_hours": hours,
         "window_rows": len(window_rows),
+        "spend": _spend(window_rows, now=now, hours=hours),
         "providers": [_provider_json(p, states.get(p.provider)) for p in providers],
         "warnings": health.warnings,
         "problems": list(snap.problems),
@@ -258,6 +265,21 @@ _CYCLE_KEYS = (
     "interrupted",
     "models",
 )
+
+
+def _spend(rows: list[Row], *, now: datetime, hours: int) -> dict[str, Any]:
+    """The money the window's calls cost (rows with a known cost), and that pace over a day
+    (from the time the window's rows cover: a fresh install is not diluted by an empty day)."""
+    costs = numbers(rows, "cost_usd")
+    starts = [_age(row.get("cycle_timestamp_iso"), now) for row in rows]
+    covered = min(max((age for age in starts if age is not None), default=0.0), hours * 3600.0)
+    spent = sum(costs)
+    per_day = spent * 86400 / covered if costs and covered > 0 else None
+    return {
+        "window_usd": round(spent, 6) if costs else None,
+        "per_day_usd": round(per_day, 4) if per_day is not None else None,
+        "costed_calls": len(costs),
+    }
 
 
 def _pick(value: object, keys: Sequence[str]) -> dict[str, Any] | None:

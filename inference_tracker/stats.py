@@ -105,10 +105,10 @@ def provider_stats(rows: Iterable[Row], *, now: datetime, hours: int) -> list[Pr
 def _one_provider(name: str, rows: list[Row]) -> ProviderStats:
     """The numbers of one provider's rows (calls made, in the window)."""
     ok_rows = [row for row in rows if row.get("error_class") == "ok"]
-    durations = _numbers(ok_rows, "duration_ms")
+    durations = numbers(ok_rows, "duration_ms")
     streamed = [row for row in ok_rows if row.get("streamed") == "true"]
-    ttfts = _numbers(streamed, "ttft_ms")
-    costs = _numbers(rows, "cost_usd")
+    ttfts = numbers(streamed, "ttft_ms")
+    costs = numbers(rows, "cost_usd")
     failed_live = sum(
         1
         for row in rows
@@ -133,9 +133,9 @@ def _one_provider(name: str, rows: list[Row]) -> ProviderStats:
         uptime=uptime(rows),
         p50_ttft_ms=percentile(ttfts, 50),
         p95_ttft_ms=percentile(ttfts, 95),
-        p50_tokens_per_s=percentile(_numbers(streamed, "output_tokens_per_s"), 50),
-        advertised_ttft_ms=percentile(_numbers(rows, "advertised_ttft_ms"), 50),
-        advertised_tokens_per_s=percentile(_numbers(rows, "advertised_tokens_per_s"), 50),
+        p50_tokens_per_s=percentile(numbers(streamed, "output_tokens_per_s"), 50),
+        advertised_ttft_ms=percentile(numbers(rows, "advertised_ttft_ms"), 50),
+        advertised_tokens_per_s=percentile(numbers(rows, "advertised_tokens_per_s"), 50),
         failed_while_live=failed_live,
         cost_usd=sum(costs) if costs else None,
         costed_calls=len(costs),
@@ -154,7 +154,7 @@ def uptime(rows: Iterable[Row]) -> float | None:
     return ok / (ok + failed) if ok + failed >= UPTIME_MIN_CALLS else None
 
 
-def _numbers(rows: Iterable[Row], column: str) -> list[float]:
+def numbers(rows: Iterable[Row], column: str) -> list[float]:
     """The column's finite numbers; empty and unreadable cells left out."""
     return [n for n in (_float(row.get(column, "")) for row in rows) if n is not None]
 

@@ -13,17 +13,11 @@ import pytest
 import requests
 
 from inference_tracker import USER_AGENT
-from inference_tracker.catalog import (
-    Advertised,
-    Background,
-    advertised_for,
-    cost_usd,
-    fetch_catalog,
-    parse_catalog,
-)
+from inference_tracker.catalog import Background, advertised_for, fetch_catalog, parse_catalog
 from inference_tracker.discovery import Pair
 from inference_tracker.errors import ListingError
 from inference_tracker.logs import EventLog
+from inference_tracker.record import Advertised, cost_usd
 from tests.fakes.router import FakeRouter, World, catalog
 
 FULL = {
@@ -141,7 +135,7 @@ def test_a_catalog_not_in_when_the_calls_are_done_is_not_waited_for() -> None:
 
     background = Background(slow, log)
     began = time.monotonic()
-    assert background.take() == {}
+    assert background.take(grace=0.1) == {}
     assert time.monotonic() - began < 30  # did not wait the 60 s
     release.set()
     [warning] = [json.loads(line) for line in stream.getvalue().splitlines()]

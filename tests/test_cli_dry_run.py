@@ -55,6 +55,7 @@ def test_dry_run_prints_one_json_object_per_planned_call(
             "stream": True,
             "stream_options": {"include_usage": True},
         },
+        "worst_case_cost_usd": None,  # the fake router has no catalog, the listing no prices
     }
     assert plans[2]["request_url"] == "https://router.test/v1/chat/completions"
     assert plans[2]["request_body"]["model"] == "org/alpha:newco"
@@ -282,3 +283,48 @@ def test_the_plan_table_reads_at_80_columns() -> None:
             assert whole or cut, (word, row)  # never broken mid-word onto the next line
     assert "<model>:newco" in text  # the body's model, only where it is not the providerId
     assert "Not called: org/small on fal-ai: image and video" in " ".join(lines)
+
+
+def test_dry_run_prints_the_worst_case_cost_of_a_cycle_and_a_day(
+    router: FakeRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At each pair's prices: the prompt (about 4 characters a token) and MAX_TOKENS_DEFAULT
+    output tokens; a pair without a price is counted and named as unknown."""
+    from tests.fakes.router import catalog
+
+    monkeypatch.setenv("ROUTER_BASE_URL", router.url)
+    monkeypatch.setenv("PROMPT", "x" * 40)  # 10 tokens
+    monkeypatch.setenv("MAX_TOKENS_DEFAULT", "1000")
+    monkeypatch.setenv("SCHEDULE_INTERVAL_SECONDS", "600")
+    prices = {"status": "live", "pricing": {"input": 1.0, "output": 2.0}}
+    router.world.catalog = catalog(
+        {("org/alpha", "groq"): prices, ("org/beta", "together"): prices}
+    )
+    result = run_cli("collect", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    plans = {
+        (p["model_id"], p["provider_name"]): p for p in map(json.loads, result.stdout.splitlines())
+    }
+    each = (10 * 1.0 + 1000 * 2.0) / 1e6
+    assert plans[("org/alpha", "groq")]["worst_case_cost_usd"] == pytest.approx(each)
+    assert plans[("org/alpha", "novita")]["worst_case_cost_usd"] is None
+    [said] = [json.loads(line) for line in result.stderr.splitlines() if "worst_case_cost" in line]
+    assert said["cycle_usd"] == pytest.approx(2 * each)
+    assert said["day_usd"] == pytest.approx(2 * each * 144, rel=1e-3)  # 144 cycles a day
+    assert sorted(said["unpriced"]) == ["hf-inference (org/beta)", "newco (org/alpha)",
+                                        "novita (org/alpha)"]  # fmt: skip
+
+
+def test_the_table_shows_the_worst_case_in_words(router: FakeRouter, tmp_path: Path) -> None:
+    from inference_tracker.catalog import Estimate
+    from inference_tracker.record import Call
+    from inference_tracker.render import render_plan
+
+    body = json.dumps({"model": "x"})
+    calls = [Call("org/a", "groq", "x", "https://r/groq/v1", body, {})] * 2
+    text = render_plan(calls, table=True, base_url="https://r", width=80,
+                       estimate=Estimate([0.002, None], 0.002, ["together (org/a)"]), interval_s=300)  # fmt: skip
+    said = " ".join(text.split())
+    assert "Worst case (every call answers MAX_TOKENS_DEFAULT tokens): $0.0020 a cycle" in said
+    assert "$0.58 a day at one cycle every 300 s (1 call priced)" in said
+    assert "No price for 1 call: together (org/a)." in said

@@ -320,6 +320,7 @@ SETTINGS = report.SettingsView(
 )
 TOP_KEYS = {
     "generated_at",
+    "spend",
     "healthy",
     "faults",
     "settings",
