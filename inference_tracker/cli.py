@@ -508,10 +508,17 @@ def _report_interrupted_push(ctx: Context, signum: int) -> None:
 def _push(ctx: Context, store: Store, lock_wait: float | None = None, *, show: bool = True) -> None:
     """Seal the buffer and publish every pending batch (publish.py holds the Hub side)."""
     from inference_tracker.publish import destination_from_settings, push_pending
+    from inference_tracker.states import Thresholds
 
     destination = destination_from_settings(ctx.settings)
     result = push_pending(
-        store, destination, ctx.log, CLOCK.wall(), clock=CLOCK, lock_wait=lock_wait
+        store,
+        destination,
+        ctx.log,
+        CLOCK.wall(),
+        clock=CLOCK,
+        lock_wait=lock_wait,
+        thresholds=Thresholds.from_settings(ctx.settings),
     )
     if not show:
         return

@@ -156,8 +156,8 @@ class Settings(BaseSettings):
     @field_validator("probe_id")
     @classmethod
     def _safe_probe_id(cls, value: str) -> str:
-        if any(c in value for c in '/\\ \t\n,"'):
-            raise ValueError("must not contain slashes, spaces, commas or quotes")
+        if any(c in value for c in '/\\ \t\n,"<>'):
+            raise ValueError("must not contain slashes, spaces, commas, quotes, < or >")
         return value
 
     @field_validator("expected_answer")

@@ -92,8 +92,11 @@ class _Forward(logging.Handler):
 
 
 def route_library_logs(log: EventLog, level: str) -> None:
-    """Libraries speak only at warning and above, unless the user asked for debug."""
+    """Libraries speak only at warning and above, unless the user asked for debug; Python
+    warnings (huggingface_hub warns about the card's metadata with `warnings.warn`) go the
+    same way, so under cron they are JSON lines too, not plain text."""
     handler = _Forward(log)
+    logging.captureWarnings(True)
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)

@@ -36,16 +36,20 @@ from inference_tracker.dataset import (
     upgraded_csv,
 )
 from inference_tracker.errors import ConfigError, PushError
+from inference_tracker.leaderboard import leaderboard_section, merge_section
 from inference_tracker.logs import EventLog, adopt_library_handlers
 from inference_tracker.record import COLUMNS, ERROR_MESSAGE_LIMIT, Row, Scrubber, iso_ms
 from inference_tracker.render import plural
+from inference_tracker.report import read_snapshot
 from inference_tracker.state import PushNote
+from inference_tracker.states import Thresholds, provider_states
 from inference_tracker.store import Batch, Store
 
 if TYPE_CHECKING:
     from inference_tracker.hub import Hub, HubLimits
 
 CONFLICT_ATTEMPTS = 5
+WEEK_HOURS = 168
 # An upgrade reads the start of every file of the table once, and downloads and rewrites the
 # old ones: time for that on top of the push's own limit, so a large dataset can be upgraded at
 # all. A Hub that stops answering still fails the push as before: each request stays bounded,
@@ -130,6 +134,7 @@ def push_pending(
     limits: HubLimits | None = None,
     clock: Clock = Clock(),
     lock_wait: float | None = None,
+    thresholds: Thresholds | None = None,
 ) -> PushResult:
     """Seal the buffer, commit every pending batch at once, archive them. Raises PushError,
     or LockBusy when another push held the lock longer than `lock_wait` seconds."""
@@ -162,10 +167,12 @@ def push_pending(
             on_retry=lambda what: log.warning("hub_retry", request=what),
         )
 
+        board = _leaderboard(store, destination.probe_id, now, thresholds)
+
         def attempt() -> tuple[str | None, int, int]:
             if destination.shard_mode:
-                return _push_shards(hub, destination, loaded, rows, cycles, log)
-            return _push_append(hub, destination, loaded, cycles, log)
+                return _push_shards(hub, destination, loaded, rows, cycles, log, board)
+            return _push_append(hub, destination, loaded, cycles, log, board)
 
         try:
             with hub:
@@ -237,7 +244,12 @@ def _load(batch: Batch, log: EventLog) -> Loaded:
 
 
 def _upkeep(
-    hub: Hub, destination: Destination, head: str, writing: set[str], log: EventLog
+    hub: Hub,
+    destination: Destination,
+    head: str,
+    writing: set[str],
+    log: EventLog,
+    leaderboard: str = "",
 ) -> tuple[dict[str, bytes], int]:
     """What the commit must also carry for the dataset at `head` to load as one table: the card
     with our keys merged in, when that changes it, and every file of the table with an earlier
@@ -248,7 +260,10 @@ def _upkeep(
     files: dict[str, bytes] = {}
     raw = hub.read(repo, CARD_PATH, head)
     card = raw.decode("utf-8", errors="replace") if raw is not None else None
-    merged = merge_card(card, template).encode()
+    merged_card = merge_card(card, template)
+    if leaderboard:  # this probe's section; every other probe's stays as it is
+        merged_card = merge_section(merged_card, destination.probe_id, leaderboard)
+    merged = merged_card.encode()
     if merged != raw:
         files[CARD_PATH] = merged
     if card_is_current(card):
@@ -277,6 +292,14 @@ def _upkeep(
     return files, upgraded
 
 
+def _leaderboard(store: Store, probe_id: str, now: datetime, thresholds: Thresholds | None) -> str:
+    """This probe's live section of the dataset card: its providers over 24 h and 7 d, from
+    the rows on disk (the buffer just sealed, pending batches and the archive)."""
+    snap = read_snapshot(store, now=now, hours=WEEK_HOURS)
+    states = provider_states(snap.rows, now=now, thresholds=thresholds or Thresholds())
+    return leaderboard_section(snap.rows, probe_id=probe_id, states=states, now=now)
+
+
 def _upgrade_note(upgraded: int) -> str:
     return f"; upgrade {plural(upgraded, 'file')} to {len(COLUMNS)} columns" if upgraded else ""
 
@@ -288,13 +311,14 @@ def _push_shards(
     rows: int,
     cycles: int,
     log: EventLog,
+    leaderboard: str,
 ) -> tuple[str | None, int, int]:
     from inference_tracker.hub import HubConflict
 
     shards = {destination.path_for(one.batch): one.data for one in loaded if one.rows}
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         head = hub.head(destination.repo_id)
-        extra, upgraded = _upkeep(hub, destination, head, set(shards), log)
+        extra, upgraded = _upkeep(hub, destination, head, set(shards), log, leaderboard)
         files = {**shards, **extra}
         if not files:
             return None, 0, 0
@@ -317,7 +341,12 @@ def _push_shards(
 
 
 def _push_append(
-    hub: Hub, destination: Destination, loaded: list[Loaded], cycles: int, log: EventLog
+    hub: Hub,
+    destination: Destination,
+    loaded: list[Loaded],
+    cycles: int,
+    log: EventLog,
+    leaderboard: str,
 ) -> tuple[str | None, int, int]:
     from inference_tracker.hub import HubConflict
 
@@ -333,7 +362,7 @@ def _push_append(
             added, duplicates = added + path_added, duplicates + path_duplicates
             if merged != existing:  # rows added, or the file upgraded to our columns
                 files[path] = merged
-        extra, upgraded = _upkeep(hub, destination, head, set(by_path), log)
+        extra, upgraded = _upkeep(hub, destination, head, set(by_path), log, leaderboard)
         if not files and not extra:
             log.info("push_already_there", duplicates=duplicates)
             return None, 0, duplicates

@@ -94,15 +94,16 @@ def test_hub_fault_then_recovery(
 
 
 def test_library_chatter_is_json_lines_too(hub: FakeHub, tmp_path: Path) -> None:
-    """huggingface_hub installs its own stderr handler on import; under cron every line must
-    still be one JSON object (or the final Error line). A subprocess: a fresh import. The
-    library speaks when a commit would change nothing (the last push landed, its answer was
-    lost): it skips the empty commit with a warning."""
+    """huggingface_hub installs its own stderr handler on import and warns with
+    warnings.warn; under cron every line must still be one JSON object (or the final error
+    line). A subprocess: a fresh import. The library speaks when the Hub's YAML check of the
+    card has warnings, and when a push fails at the commit."""
     import os
     import subprocess
     import sys
 
     buffered(tmp_path)
+    hub.fail("validate-yaml", 200, body={"errors": [], "warnings": [{"message": "odd tag"}]})
     hub.fail("commit", 500, times=1, apply=True)
     env = {
         **os.environ,
@@ -125,7 +126,8 @@ def test_library_chatter_is_json_lines_too(hub: FakeHub, tmp_path: Path) -> None
     assert [run.returncode for run in runs] == [1, 0]
     assert error_lines(runs[0].stderr)[0].startswith("Hub failed: 500")
     lines = runs[0].stderr.splitlines() + runs[1].stderr.splitlines()
-    assert any('"event": "library"' in line for line in lines), lines
+    library = [line for line in lines if '"event": "library"' in line]
+    assert any("odd tag" in line for line in library), lines
     for line in lines:
         assert line.startswith("{"), line
 

@@ -351,7 +351,9 @@ def test_first_push_writes_a_dataset_card_that_reads_every_shard(
     for column in COLUMNS:
         assert f"`{column}`" in text
     assert len(hub.calls("validate-yaml")) == 1
-    assert text == dataset_card(SHARDS)
+    # Our card, then this probe's live leaderboard section (issue 15).
+    assert text.startswith(dataset_card(SHARDS))
+    assert "<!-- inference-tracker:leaderboard:test-probe:start -->" in text
 
 
 def card_meta(text: str) -> dict[str, Any]:
@@ -379,14 +381,16 @@ def test_a_card_edited_by_a_human_is_merged_not_replaced(store: Store, hub: Fake
     assert meta["license"] == "mit"
     assert meta["configs"][0]["data_files"] == [{"split": "train", "path": "data/*/*-*.csv"}]
     assert [f["name"] for f in meta["dataset_info"]["features"]] == list(COLUMNS)
-    assert text.endswith("\n---\n# edited by a human\n")
+    assert text.split("<!-- inference-tracker:leaderboard:")[0].endswith(
+        "\n---\n# edited by a human\n\n"
+    )  # the owner's words end the card, then this probe's leaderboard section
     assert len(hub.calls("validate-yaml")) == 2
-    # Once merged, the card is left out of later commits: its bytes would not change.
+    # Once merged, a later push changes only this probe's leaderboard section.
     collect(store, 2, 1)
     push(store, hub)
-    assert "README.md" not in committed_paths(hub.calls("commit")[-1])
-    assert len(hub.calls("validate-yaml")) == 2
-    assert (hub.file(REPO, "README.md") or b"").decode() == text
+    later = (hub.file(REPO, "README.md") or b"").decode()
+    marker = "<!-- inference-tracker:leaderboard:"
+    assert later.split(marker)[0] == text.split(marker)[0]
 
 
 def test_a_card_without_yaml_gets_our_header_and_keeps_its_text(store: Store, hub: FakeHub) -> None:
@@ -395,7 +399,7 @@ def test_a_card_without_yaml_gets_our_header_and_keeps_its_text(store: Store, hu
     push(store, hub)
     text = (hub.file(REPO, "README.md") or b"").decode()
     assert set(card_meta(text)) == {"configs", "dataset_info"}
-    assert text.endswith("\n---\n# mine\n")
+    assert text.split("<!-- inference-tracker:leaderboard:")[0].endswith("\n---\n# mine\n\n")
 
 
 def test_a_card_whose_yaml_does_not_parse_fails_the_push_and_keeps_everything(
@@ -431,10 +435,11 @@ def test_the_steady_state_reads_the_card_and_never_the_shards(store: Store, hub:
     reads = [s.path.split("/resolve/", 1)[1] for s in later if s.endpoint == "resolve"]
     assert [r.split("/", 1)[1] for r in reads] == ["README.md"]
     commit = hub.calls("commit")[-1]
-    [shard] = committed_paths(commit)
+    shard, card = sorted(committed_paths(commit), key=lambda path: path == "README.md")
     assert shard.startswith("data/2026-11-27/test-probe-")
+    assert card == "README.md"  # the probe's leaderboard section is refreshed with every push
     header = json.loads(commit.body.splitlines()[0])["value"]
-    assert "parentCommit" not in header  # shards alone cannot erase anything: no 412 to risk
+    assert "parentCommit" in header  # the card was derived from the head: a 412 protects it
 
 
 # --- upgrades: a dataset written with fewer columns ------------------------------------------
@@ -564,7 +569,8 @@ def test_a_push_during_another_probes_card_change_keeps_both(store: Store, hub: 
 
     assert [s.status for s in hub.calls("commit")] == [412, 200]
     text = (hub.file(REPO, "README.md") or b"").decode()
-    assert card_meta(text)["license"] == "mit" and text.endswith("# B's words\n")
+    assert card_meta(text)["license"] == "mit"
+    assert text.split("<!-- inference-tracker:leaderboard:")[0].endswith("# B's words\n\n")
     assert "dataset_info" in card_meta(text)
     assert_each_once(dataset_rows(hub), expected + cycle_rows(40))
 
@@ -921,7 +927,7 @@ def test_append_mode_over_several_pushes_keeps_one_header_and_every_row_once(
     for push_number in range(3):
         expected += collect(store, 2 * push_number, 2)
         result = push(store, hub, APPEND)
-        assert result.rows == 8 and result.files == (2 if push_number == 0 else 1)  # + the card
+        assert result.rows == 8 and result.files == 2  # + the card (its leaderboard section)
     data = hub.file(REPO, APPEND)
     assert data is not None
     header, records = parse_csv(data)
