@@ -32,11 +32,12 @@ import requests
 
 from inference_tracker import USER_AGENT
 from inference_tracker.clock import Clock
-from inference_tracker.config import ConfigError, Settings, load_provider_map
+from inference_tracker.config import ConfigError, Settings
 from inference_tracker.discovery import fetch_models, live_pairs
 from inference_tracker.errors import ListingError
 from inference_tracker.files import why_unusable
 from inference_tracker.logs import EventLog
+from inference_tracker.providers import load_provider_map
 from inference_tracker.record import Scrubber
 
 if TYPE_CHECKING:  # hub.py (and huggingface_hub) load only when a Hub check runs

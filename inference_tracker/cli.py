@@ -45,8 +45,9 @@ if TYPE_CHECKING:
     import requests
 
     from inference_tracker.catalog import Estimate
-    from inference_tracker.config import ProviderMap, Settings
+    from inference_tracker.config import Settings
     from inference_tracker.discovery import Pair
+    from inference_tracker.providers import ProviderMap
     from inference_tracker.record import Call
 
 # Imported where used: pydantic (config) by the commands that read settings, requests (and the
@@ -267,8 +268,8 @@ def collect(
 
 
 def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | None) -> int:
-    from inference_tracker.config import load_provider_map
     from inference_tracker.discovery import read_models_file
+    from inference_tracker.providers import load_provider_map
 
     settings = ctx.settings
     providers = load_provider_map(settings.provider_endpoint_mapping_path)

@@ -15,11 +15,12 @@ import requests
 
 from inference_tracker.catalog import Background, advertised_for
 from inference_tracker.clock import Clock
-from inference_tracker.config import ProviderMap, Settings
+from inference_tracker.config import Settings
 from inference_tracker.discovery import Pair
 from inference_tracker.errors import StoreError
 from inference_tracker.logs import EventLog
 from inference_tracker.probe import CUT_BY_DEADLINE, Limits, Progress, probe
+from inference_tracker.providers import ProviderMap
 from inference_tracker.record import (
     Call,
     CycleSummary,

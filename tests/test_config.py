@@ -5,12 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from inference_tracker.config import (
-    ConfigError,
-    default_mapping_path,
-    load_provider_map,
-    load_settings,
-)
+from inference_tracker.config import ConfigError, load_settings
+from inference_tracker.providers import default_mapping_path, load_provider_map
 
 # Every route researched in hf-api.md section 2 (the path after ROUTER_BASE_URL).
 RESEARCHED_ROUTES = {

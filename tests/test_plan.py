@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from inference_tracker.config import ProviderMap, load_provider_map
 from inference_tracker.cycle import CallTemplate, plan_calls
 from inference_tracker.discovery import Pair
+from inference_tracker.providers import ProviderMap, load_provider_map
 from tests.helpers import quiet_log
 
 BASE = "https://router.huggingface.co"
