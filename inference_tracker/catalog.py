@@ -19,9 +19,10 @@ from typing import Any
 import requests
 
 from inference_tracker.clock import Clock
-from inference_tracker.discovery import Pair, get_whole
+from inference_tracker.discovery import Pair
 from inference_tracker.errors import ListingError
 from inference_tracker.logs import EventLog
+from inference_tracker.net import get_whole
 from inference_tracker.record import Advertised, cost_usd
 
 CATALOG_PATH = "/v1/models"
@@ -70,9 +71,9 @@ def fetch_catalog(
 ) -> Catalog:
     """GET the catalog, whole, within CATALOG_TIMEOUT_SECONDS and MAX_CATALOG_BYTES."""
     url = router_base_url + CATALOG_PATH
-    deadline = clock.monotonic() + CATALOG_TIMEOUT_SECONDS
+    ends_at = clock.monotonic() + CATALOG_TIMEOUT_SECONDS
     body = get_whole(
-        session, url, user_agent, deadline, clock, what="router catalog", limit=MAX_CATALOG_BYTES
+        session, url, user_agent, ends_at, clock, what="router catalog", limit=MAX_CATALOG_BYTES
     )
     return parse_catalog(body, url)
 

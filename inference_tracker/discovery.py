@@ -1,5 +1,4 @@
-"""The model listing: fetch it, parse it, keep the live (model, provider) pairs; and the one
-bounded GET that the listing and the router catalog (catalog.py) share."""
+"""The model listing: fetch it, parse it, keep the live (model, provider) pairs."""
 
 from __future__ import annotations
 
@@ -16,15 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from inference_tracker.clock import Clock
 from inference_tracker.errors import ConfigError, ListingError
 from inference_tracker.logs import EventLog
-from inference_tracker.net import (
-    CONNECT_TIMEOUT_SECONDS,
-    NETWORK_ERRORS,
-    TIMEOUTS,
-    describe_error,
-    read_body,
-)
+from inference_tracker.net import get_whole
 
-LISTING_TIMEOUT_SECONDS = 30.0
+LISTING_TIMEOUT_SECONDS = 30.0  # each page, headers and body together
 MAX_LISTING_BYTES = 64 * 1024 * 1024
 MAX_PAGES = 50
 
@@ -159,54 +152,22 @@ def fetch_models(
     models: list[Any] = []
     for page in range(MAX_PAGES):
         current = page_url(url, page)
-        body = get_whole(session, current, user_agent, deadline, clock)
+        ends_at = min(deadline, clock.monotonic() + LISTING_TIMEOUT_SECONDS)
+        body = get_whole(
+            session,
+            current,
+            user_agent,
+            ends_at,
+            clock,
+            what="model listing",
+            limit=MAX_LISTING_BYTES,
+        )
         listing = parse_page(body, current)
         models.extend(listing.models)
         total = listing.total if listing.total is not None else len(models)
         if len(models) >= models_to_fetch or not listing.models or len(models) >= total:
             break
     return models
-
-
-def get_whole(
-    session: requests.Session,
-    url: str,
-    user_agent: str,
-    deadline: float,
-    clock: Clock,
-    *,
-    what: str = "model listing",
-    limit: int = MAX_LISTING_BYTES,
-) -> bytes:
-    """One JSON document, whole, within LISTING_TIMEOUT_SECONDS and `deadline` (a total, not
-    per read: a document that trickles in must not hold the cycle) and `limit` bytes.
-    ListingError, naming `what`, for anything else."""
-    budget = min(LISTING_TIMEOUT_SECONDS, deadline - clock.monotonic())
-    if budget <= 0:
-        raise ListingError(f"{what} from {url} did not arrive whole before the deadline")
-    response = None
-    try:
-        response = session.get(
-            url,
-            headers={"User-Agent": user_agent, "Accept": "application/json"},
-            timeout=(min(CONNECT_TIMEOUT_SECONDS, budget), budget),
-            stream=True,
-        )
-        if response.status_code != 200:
-            raise ListingError(f"{what} answered HTTP {response.status_code}: {url}")
-        body, cut = read_body(response, limit, clock.monotonic() + budget, clock)
-    except TIMEOUTS:
-        raise ListingError(
-            f"{what} from {url} did not arrive whole within {budget:.3g} s"
-        ) from None
-    except NETWORK_ERRORS as exc:
-        raise ListingError(f"{what} unreachable at {url}: {describe_error(exc)}") from None
-    finally:
-        if response is not None:
-            response.close()
-    if cut:
-        raise ListingError(f"{what} from {url} is over {limit} bytes")
-    return body
 
 
 def read_models_file(path: Path) -> list[Any]:

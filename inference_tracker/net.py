@@ -1,8 +1,9 @@
-"""HTTP plumbing shared by the listing and the probes: the session and bounded reads.
+"""HTTP plumbing shared by the listing, the catalog and the probes: the session, bounded
+reads and the bounded GET of a whole document.
 
 `requests` gives a timeout per socket read; a server that trickles one byte at a time never
-trips it. `read_body` bounds the whole body instead, and `describe_error` turns a network
-failure into a short, stable phrase for rows and error lines.
+trips it. `read_body` bounds the whole body instead, `get_whole` the whole exchange, and
+`describe_error` turns a network failure into a short, stable phrase for rows and error lines.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import requests
 import urllib3.exceptions
 
 from inference_tracker.clock import Clock
+from inference_tracker.errors import ListingError
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 READ_CHUNK_BYTES = 65536
@@ -94,3 +96,44 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError):
         return "connection dropped before the response was complete"
     return f"{type(exc).__name__}: {exc}"  # cut, after scrubbing, where it is stored
+
+
+def get_whole(
+    session: requests.Session,
+    url: str,
+    user_agent: str,
+    ends_at: float,
+    clock: Clock,
+    *,
+    what: str,
+    limit: int,
+) -> bytes:
+    """One document, whole, by `ends_at` (on `clock`) and within `limit` bytes; ListingError,
+    naming `what`, for anything else. `ends_at` is one budget for the headers and the body:
+    headers that come late leave the body only what is left, so a fetch never outlasts it."""
+    budget = ends_at - clock.monotonic()
+    if budget <= 0:
+        raise ListingError(f"{what} from {url} did not arrive whole before the deadline")
+    response = None
+    try:
+        response = session.get(
+            url,
+            headers={"User-Agent": user_agent, "Accept": "application/json"},
+            timeout=(min(CONNECT_TIMEOUT_SECONDS, budget), budget),
+            stream=True,
+        )
+        if response.status_code != 200:
+            raise ListingError(f"{what} answered HTTP {response.status_code}: {url}")
+        body, cut = read_body(response, limit, ends_at, clock)
+    except TIMEOUTS:
+        raise ListingError(
+            f"{what} from {url} did not arrive whole within {budget:.3g} s"
+        ) from None
+    except NETWORK_ERRORS as exc:
+        raise ListingError(f"{what} unreachable at {url}: {describe_error(exc)}") from None
+    finally:
+        if response is not None:
+            response.close()
+    if cut:
+        raise ListingError(f"{what} from {url} is over {limit} bytes")
+    return body

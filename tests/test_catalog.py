@@ -19,6 +19,7 @@ from inference_tracker.errors import ListingError
 from inference_tracker.logs import EventLog
 from inference_tracker.record import Advertised, cost_usd
 from tests.fakes.router import FakeRouter, World, catalog
+from tests.test_hostile_listing import late_trickling_server
 
 FULL = {
     "provider": "novita", "status": "live", "context_length": 163840,
@@ -122,6 +123,18 @@ def test_fetch_failures_are_listing_errors(
         setattr(router.world, name, value)
     with pytest.raises(ListingError, match=message):
         fetch_catalog(requests.Session(), router.url, USER_AGENT)
+
+
+def test_a_late_trickling_catalog_fails_within_its_time_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("inference_tracker.catalog.CATALOG_TIMEOUT_SECONDS", 3.0)
+    with late_trickling_server(late=2.5) as base:
+        began = time.monotonic()
+        with pytest.raises(ListingError, match=r"^router catalog from .* did not arrive whole"):
+            fetch_catalog(requests.Session(), base, USER_AGENT)
+        took = time.monotonic() - began
+    assert took < 5  # about 3 s; restarting the limit at the headers takes 2.5 + 3 s at least
 
 
 def test_a_catalog_not_in_when_the_calls_are_done_is_not_waited_for() -> None:
