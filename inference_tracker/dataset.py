@@ -25,8 +25,14 @@ from typing import Any
 
 import yaml
 
-from inference_tracker.csvfile import encode_rows, layout_width, rows_in_our_layout
+from inference_tracker.csvfile import (
+    encode_rows,
+    layout_width,
+    record_count,
+    rows_in_our_layout,
+)
 from inference_tracker.record import COLUMN_TYPES, COLUMNS, ROW_KEY, Row
+from inference_tracker.render import plural
 
 CONFIG_NAME = "default"
 SPLIT = "train"
@@ -356,7 +362,8 @@ def merge_csv(existing: bytes | None, rows: list[Row], path: str) -> tuple[bytes
 
     A file of an earlier layout (the original tool's 14 columns, the 21 before the streaming and
     catalog columns) is rewritten with the full header and its rows padded, so nothing earlier
-    is lost and the table stays one table.
+    is lost and the table stays one table. Raises LayoutError for a file of other columns, and
+    for one of an earlier layout with records that are not whole (the rewrite would drop them).
     """
     old: list[Row] = []
     whole_header = True
@@ -369,6 +376,8 @@ def merge_csv(existing: bytes | None, rows: list[Row], path: str) -> tuple[bytes
                 " point HF_DATASET_TARGET_FILENAME at a new file"
             )
         whole_header, old = layout
+        if not whole_header:
+            _check_whole(existing, len(old), path)
     seen = {_key(row) for row in old}
     fresh = []
     for row in rows:
@@ -382,6 +391,18 @@ def merge_csv(existing: bytes | None, rows: list[Row], path: str) -> tuple[bytes
         return existing, 0, skipped
     glue = b"" if existing.endswith((b"\n", b"\r")) else b"\r\n"
     return existing + glue + encode_rows(fresh, header=False), len(fresh), skipped
+
+
+def _check_whole(existing: bytes, rows: int, path: str) -> None:
+    """Refuse to rewrite a file whose records are not all rows: the rewrite would drop them
+    from the Hub. The file is left as it is, for its owner to repair."""
+    lost = record_count(existing) - rows
+    if lost:
+        raise LayoutError(
+            f"{path} on the Hub needs the new columns, but {plural(lost, 'record')} in it"
+            " cannot be read as rows and would be dropped; it is left as it is: repair the"
+            " file or point HF_DATASET_TARGET_FILENAME at a new file"
+        )
 
 
 def _key(row: Row) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from inference_tracker.csvfile import (
     decode_rows,
     encode_rows,
     read_csv,
+    record_count,
     rows_in_our_layout,
 )
 from inference_tracker.errors import StoreError
@@ -267,27 +268,36 @@ class Store:
         read = decode_rows(data, str(self.buffer_path))
         if not read.problems:
             return data
-        aside = self.buffer_path.with_name(f"{self.buffer_path.name}.damaged-{int(time.time())}")
-        atomic_write(aside, [data])
-        self._on_warning(
-            f"{self.buffer_path} was damaged ({read.problems[0]}); a copy is at {aside}, "
-            f"its {len(read.rows)} good rows are kept"
-        )
+        self._keep_copy(data, read.problems[0], len(read.rows))
         return encode_rows(read.rows, header=True)
 
     def _convert(self, data: bytes) -> bytes | None:
         """A buffer in the original tool's layout, or ours saved with other line ends,
-        rewritten in our layout; None for anything else."""
+        rewritten in our layout; None for anything else. A record that is not whole cannot be
+        rewritten: the buffer as it was is kept in a copy, as _checked does."""
         layout = rows_in_our_layout(data)
         if layout is None:
             return None
         whole_header, rows = layout
+        left_out = record_count(data) - len(rows)
+        if left_out:
+            self._keep_copy(data, f"{plural(left_out, 'record')} not whole", len(rows))
         if not whole_header:
             self._on_warning(
                 f"{self.buffer_path} had the original tool's columns; "
                 f"{len(rows)} rows carried over with the new columns empty"
             )
         return encode_rows(rows, header=True)
+
+    def _keep_copy(self, data: bytes, problem: str, good_rows: int) -> None:
+        """Set a damaged buffer's bytes aside before the buffer goes on without what could not
+        be read, so nothing is lost for good."""
+        aside = self.buffer_path.with_name(f"{self.buffer_path.name}.damaged-{int(time.time())}")
+        atomic_write(aside, [data])
+        self._on_warning(
+            f"{self.buffer_path} was damaged ({problem}); a copy is at {aside}, "
+            f"its {good_rows} good rows are kept"
+        )
 
     def _clean_temps(self) -> None:
         """Temp files a killed run left behind: ours only, and only under the lock."""

@@ -8,14 +8,17 @@ from typing import Any
 import pytest
 import yaml
 
+from inference_tracker.csvfile import encode_rows
 from inference_tracker.dataset import (
     CardError,
+    LayoutError,
     card_is_current,
     config_glob,
     dataset_card,
     features,
     in_table,
     merge_card,
+    merge_csv,
     older_header,
     set_section,
     upgraded_csv,
@@ -306,8 +309,6 @@ def test_older_header(start: bytes, older: bool) -> None:
 
 
 def test_upgraded_csv_rewrites_an_earlier_layout_with_the_rows_unchanged() -> None:
-    from inference_tracker.csvfile import encode_rows
-
     rows = cycle_rows(0)
     assert upgraded_csv(old_layout(rows)) == encode_rows(rows, header=True)
     assert upgraded_csv(old_layout(rows, 14)) is not None
@@ -315,3 +316,27 @@ def test_upgraded_csv_rewrites_an_earlier_layout_with_the_rows_unchanged() -> No
     assert upgraded_csv(b"a,b\r\n1,2\r\n") is None  # not ours: left alone
     torn = old_layout(rows) + b"2026-11-27T10:00:00.000Z,torn\r\n"
     assert upgraded_csv(torn) is None  # a record not whole: left as it is, never cut
+
+
+# --- append mode ---------------------------------------------------------------------------------
+
+
+def test_merge_refuses_to_rewrite_a_file_whose_records_are_not_all_whole() -> None:
+    """A file of an earlier layout is rewritten with all our columns: a record that cannot be
+    read as a row would be dropped from the Hub, so the file is left as it is."""
+    rows = cycle_rows(0)
+    existing = (
+        old_layout(rows[:2])
+        + old_layout(rows[2:3]).split(b"\r\n", 1)[1].replace(b"\r\n", b",extra\r\n")
+        + b'2026-11-27T10:00:00.000Z,"unclosed\r\n'
+    )
+    with pytest.raises(LayoutError, match=r"^metrics.csv on the Hub .* 2 records in it") as raised:
+        merge_csv(existing, cycle_rows(1), APPEND)
+    assert "\n" not in str(raised.value)
+
+
+def test_merge_rewrites_a_whole_file_of_an_earlier_layout() -> None:
+    old, new = cycle_rows(0), cycle_rows(1)
+    merged, added, skipped = merge_csv(old_layout(old), new, APPEND)
+    assert merged == encode_rows(old + new, header=True)
+    assert (added, skipped) == (4, 0)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from inference_tracker.csvfile import decode_rows, encode_rows, read_csv
-from inference_tracker.files import StoreError
+from inference_tracker.errors import StoreError
 from inference_tracker.record import COLUMNS, CycleSummary
 from inference_tracker.store import Store, batch_id_for
 from tests.rows import T0, cycle_rows, make_row
@@ -295,3 +295,20 @@ def test_an_intact_buffer_is_not_reparsed(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(module, "decode_rows", no_parse)
     store.append_cycle(cycle_rows(1), SUMMARY)
+
+
+def test_a_record_not_whole_in_the_original_tools_buffer_is_kept_in_a_copy(
+    tmp_path: Path,
+) -> None:
+    """Carrying the original tool's buffer over rewrites it: a record that is not whole cannot
+    go into the new layout, so the buffer as it was is set aside, as for a damaged buffer."""
+    old = ",".join(["2026-01-01T00:00:00.000Z", "org/old"] + ["x"] * 12)
+    seed = ",".join(COLUMNS[:14]) + "\n" + old + "\n" + old + ",one too many\n" + old + "\n"
+    (tmp_path / "buf.csv").write_text(seed)
+    warnings: list[str] = []
+    store = store_at(tmp_path, warnings)
+    store.append_cycle(cycle_rows(0), SUMMARY)
+    assert len(store.buffer_rows().rows) == 2 + 4
+    [copy] = tmp_path.glob("buf.csv.damaged-*")
+    assert copy.read_text() == seed
+    assert any(str(copy) in warning and "2 good rows" in warning for warning in warnings)
