@@ -108,6 +108,11 @@ class Estimate:
     def per_day_usd(self, interval_seconds: float) -> float:
         return self.cycle_usd * 86400 / interval_seconds
 
+    @property
+    def known(self) -> bool:
+        """False when no call has a price: the worst case is unknown, not $0."""
+        return not self.unpriced or len(self.unpriced) < len(self.per_call)
+
 
 def worst_case(
     pairs: list[Pair], called: list[bool], catalog: Catalog, prompt: str, max_tokens: int

@@ -26,6 +26,7 @@ import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -38,12 +39,13 @@ from inference_tracker.errors import ListingError
 from inference_tracker.files import why_unusable
 from inference_tracker.logs import EventLog
 from inference_tracker.providers import load_provider_map
+from inference_tracker.publish import destination_from_settings
 from inference_tracker.record import Scrubber
 
 if TYPE_CHECKING:  # hub.py (and huggingface_hub) load only when a Hub check runs
     from inference_tracker.hub import Hub, HubLimits
 
-OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
+OK, WARN, FAIL = "ok", "warn", "FAIL"
 HUB_TOTAL_SECONDS = 10.0  # each Hub check, retries and pauses included
 HUB_REQUEST_SECONDS = 5.0  # connect, and each read, of one Hub request
 LISTING_SECONDS = 15.0
@@ -58,7 +60,7 @@ CREATE_ORG_ROLES = ("contributor", "write", "admin")
 @dataclass(frozen=True)
 class CheckResult:
     name: str  # "settings", "providers.toml", "storage", "listing", "HF_TOKEN", "dataset"
-    status: str  # "ok", "warn", "FAIL", "skip"
+    status: str  # "ok", "warn", "FAIL"
     detail: str  # what was found, and for a FAIL what to do, in one line
     config: bool = False  # a FAIL of a configuration check: exit 2
 
@@ -69,15 +71,18 @@ def run_checks(
     session: requests.Session,
     clock: Clock,
     warnings: Sequence[str] = (),
+    dotenv: Path | None = None,
     hub_limits: HubLimits | None = None,
     listing_seconds: float = LISTING_SECONDS,
 ) -> list[CheckResult]:
-    """Every check, in order; never raises for what it checks (a bug still raises)."""
+    """Every check, in order; never raises for what it checks (a bug still raises). `dotenv`
+    is the .env file the settings were read from, if any."""
     if hub_limits is None:
         from inference_tracker.hub import HubLimits
 
         hub_limits = HubLimits(total_seconds=HUB_TOTAL_SECONDS, request_seconds=HUB_REQUEST_SECONDS)
-    results = [CheckResult("settings", OK, "loaded from the environment and .env")]
+    source = "the environment" + (f" and {dotenv}" if dotenv is not None else "")
+    results = [CheckResult("settings", OK, f"loaded from {source}")]
     results += [CheckResult("settings", WARN, warning) for warning in warnings]
     results.append(_providers(settings))
     results.append(_storage(settings))
@@ -103,7 +108,10 @@ def render_checks(results: list[CheckResult], *, as_json: bool) -> str:
         checks = [{"name": r.name, "status": r.status, "detail": r.detail} for r in results]
         return json.dumps({"ok": failed == 0, "checks": checks}, ensure_ascii=False)
     lines = [f"{r.status:<5} {r.name}: {r.detail}" for r in results]
-    if failed == 0:
+    warned = sum(1 for r in results if r.status == WARN)
+    if failed == 0 and warned:
+        lines.append(f"All checks passed, with {warned} warning{'s' if warned > 1 else ''}.")
+    elif failed == 0:
         lines.append("All checks passed.")
     else:
         lines.append(f"{failed} check{'s' if failed > 1 else ''} failed.")
@@ -123,7 +131,8 @@ def _providers(settings: Settings) -> CheckResult:
 
 def _storage(settings: Settings) -> CheckResult:
     """The buffer's folder and STATE_DIR take files (or can be made), the buffer and state.json
-    are files where they exist; seen from outside only, nothing written."""
+    are files where they exist, and PROMETHEUS_TEXTFILE's folder exists and takes files; seen
+    from outside only, nothing written."""
     buffer, state_dir = settings.local_csv_path, settings.state_folder
     problems = []
     for label, folder in (("LOCAL_CSV_PATH's folder", buffer.parent), ("STATE_DIR", state_dir)):
@@ -133,12 +142,32 @@ def _storage(settings: Settings) -> CheckResult:
     for path in (buffer, state_dir / "state.json"):
         if path.exists() and not path.is_file():
             problems.append(f"{path} is a folder, not a file")
+    textfile = settings.prometheus_textfile
+    if textfile is not None:
+        problems += _textfile_problems(textfile)
     if problems:
         return CheckResult("storage", FAIL, "; ".join(dict.fromkeys(problems)))
     detail = f"buffer {buffer} and STATE_DIR {state_dir} can be written"
     if not (buffer.parent.is_dir() and state_dir.is_dir()):
         detail += " (missing folders will be created)"
+    if textfile is not None:
+        detail += f"; so can PROMETHEUS_TEXTFILE {textfile}"
     return CheckResult("storage", OK, detail)
+
+
+def _textfile_problems(textfile: Path) -> list[str]:
+    """collect never creates the textfile's folder: node_exporter reads only the folder it was
+    told, so a missing one is most likely a typo."""
+    if textfile.is_dir():
+        return [f"PROMETHEUS_TEXTFILE {textfile} is a folder, not a file"]
+    folder = textfile.parent
+    why = why_unusable(folder)  # a file or a broken link in the way, no write access, no space
+    if why is None and not folder.is_dir():
+        why = (
+            f"the folder {folder} does not exist (collect does not create it: use the folder"
+            " node_exporter's --collector.textfile.directory names)"
+        )
+    return [f"PROMETHEUS_TEXTFILE {textfile}: {why}"] if why is not None else []
 
 
 # --- the listing -----------------------------------------------------------------------------
@@ -207,12 +236,18 @@ def _judge_inference(who: dict[str, Any], bill_to: str) -> CheckResult:
 
 def _dataset(settings: Settings, limits: HubLimits, clock: Clock) -> CheckResult:
     """HF_HUB_TOKEN can write the dataset, or create it at the first push."""
-    repo = settings.hf_dataset_repo_id
-    if settings.hf_hub_token is None or not repo:
+    if settings.hf_hub_token is None and not settings.hf_dataset_repo_id:
         return CheckResult(
-            "dataset", SKIP, "push not configured: set HF_HUB_TOKEN and HF_DATASET_REPO_ID"
+            "dataset",
+            WARN,
+            "push not configured (HF_HUB_TOKEN and HF_DATASET_REPO_ID unset): collect exits 3"
+            " at every push boundary unless run with --no-push",
         )
-    token = settings.hf_hub_token.get_secret_value()  # never HF_TOKEN
+    try:
+        destination = destination_from_settings(settings)  # as push reads them
+    except ConfigError as exc:  # one of the two is set: it names the other
+        return CheckResult("dataset", FAIL, str(exc), config=True)
+    repo, token = destination.repo_id, destination.token  # HF_HUB_TOKEN, never HF_TOKEN
 
     def look(hub: Hub) -> CheckResult | dict[str, Any]:
         if not hub.repo_exists(repo):

@@ -32,6 +32,7 @@ from inference_tracker.errors import (
     EXIT_PARTIAL,
     EXIT_SIGINT,
     EXIT_SIGTERM,
+    ROWS_KEPT,
     ConfigError,
     LockBusy,
     PushError,
@@ -279,8 +280,10 @@ def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | 
     signals = _Signals(on_first=lambda signum: _say_stopping(ctx, signum))
     with signals.installed() if not dry_run else contextlib.nullcontext():
         counter = _cycle(ctx, providers, signals, dry_run=dry_run, saved_listing=saved)
-    if counter is not None and settings.prometheus_textfile is not None:
-        _write_metrics(ctx, settings.prometheus_textfile)
+        # Still under the handlers: the rows are stored, a signal now must not read as
+        # "nothing was changed".
+        if counter is not None and settings.prometheus_textfile is not None:
+            _write_metrics(ctx, settings.prometheus_textfile)
     if signals.received is not None:
         return signals.exit_code()
     if counter is None or no_push or counter % settings.push_interval_cycles != 0:
@@ -309,10 +312,11 @@ def _estimate(
         catalog = {}
     called = [not call.skip_reason for call in calls]
     estimate = worst_case(pairs, called, catalog, settings.prompt, settings.max_tokens_default)
+    day_usd = estimate.per_day_usd(settings.schedule_interval_seconds)
     ctx.log.info(
         "worst_case_cost",
-        cycle_usd=round(estimate.cycle_usd, 6),
-        day_usd=round(estimate.per_day_usd(settings.schedule_interval_seconds), 4),
+        cycle_usd=round(estimate.cycle_usd, 6) if estimate.known else None,
+        day_usd=round(day_usd, 4) if estimate.known else None,
         unpriced=estimate.unpriced,
     )
     return estimate
@@ -432,16 +436,19 @@ def _cycle(
 
 def _write_metrics(ctx: Context, path: Path) -> None:
     """The Prometheus textfile after the cycle, from the last 7 days on disk. It is a view of
-    the data: failing to write it is a warning, never the cycle's failure."""
+    the data: failing to write it, even by a bug, is a warning, never the cycle's failure
+    (the rows are stored and a push may be due)."""
+    from inference_tracker import metrics
     from inference_tracker.errors import StoreError
-    from inference_tracker.metrics import write_metrics
     from inference_tracker.states import Thresholds
 
     thresholds = Thresholds.from_settings(ctx.settings)
     try:
-        write_metrics(_store(ctx), path, now=CLOCK.wall(), thresholds=thresholds)
+        metrics.write_metrics(_store(ctx), path, now=CLOCK.wall(), thresholds=thresholds)
     except StoreError as exc:
         ctx.log.warning("metrics_not_written", error=str(exc))
+    except Exception as exc:
+        ctx.log.warning("metrics_not_written", error=f"{type(exc).__name__}: {exc}")
     else:
         ctx.log.debug("metrics_written", path=str(path))
 
@@ -469,7 +476,7 @@ def _chained_push(ctx: Context, store: Store) -> bool:
         if not isinstance(exc, PushError):  # push_pending noted its own failure
             store.note_error("push", str(exc), CLOCK.wall())
         _report(
-            f"push failed; the rows are kept for the next push: {exc}",
+            f"{ROWS_KEPT}: {exc}",
             event="push_failed",
             code=EXIT_PARTIAL,
             scrub=ctx.scrub,
@@ -481,7 +488,7 @@ def _chained_push(ctx: Context, store: Store) -> bool:
 # --- push ------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(short_help="Upload every pending row to the dataset now.")
 def push() -> None:
     """Upload every pending row to the dataset now, whatever the cycle counter says."""
     with _boundary():
@@ -490,6 +497,8 @@ def push() -> None:
         try:
             with _interruptible():
                 _push(ctx, _store(ctx))
+        except PushError as exc:
+            raise PushError(f"{ROWS_KEPT}: {exc}") from None
         except Interrupted as stop:
             _report_interrupted_push(ctx, stop.signum)
             raise typer.Exit(_exit_code_of(stop.signum)) from None
@@ -539,22 +548,30 @@ def _push(ctx: Context, store: Store, lock_wait: float | None = None, *, show: b
 # --- check -----------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(short_help="Verify the set-up in seconds, writing nothing.")
 def check(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of the lines.")
     ] = False,
 ) -> None:
     """Verify the set-up in seconds, writing nothing: settings, providers.toml, storage,
-    the listing, HF_TOKEN, and write access to the dataset. Run it after setting up."""
+    the listing, HF_TOKEN, and write access to the dataset. Run it after setting up.
+
+    Exit codes: 0 nothing failed (warnings allowed), 1 a check failed, 2 a configuration
+    error."""
     from inference_tracker import check as checks
+    from inference_tracker.config import env_file_in_use
     from inference_tracker.net import make_session
 
     with _boundary():
         ctx = _context()
     with _boundary(ctx.scrub):
         results = checks.run_checks(
-            ctx.settings, session=make_session(4), clock=CLOCK, warnings=_typos()
+            ctx.settings,
+            session=make_session(4),
+            clock=CLOCK,
+            warnings=_typos(),
+            dotenv=env_file_in_use(),
         )
         sys.stdout.write(ctx.scrub(checks.render_checks(results, as_json=as_json)) + "\n")
     raise typer.Exit(checks.exit_code(results))
@@ -563,7 +580,7 @@ def check(
 # --- status ----------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(short_help="Show whether the tracker and the providers are healthy.")
 def status(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of the summary.")

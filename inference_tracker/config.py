@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     expected_answer: str = "1771.2"
     probe_id: str = Field(default_factory=socket.gethostname, min_length=1)
     hf_bill_to: str = ""
-    max_response_body_bytes: int = Field(65536, ge=256)
+    max_response_body_bytes: int = Field(65536, ge=256, le=1_048_576)  # a row stays loadable
     hf_dataset_private: bool = False
     stream: bool = True
     max_daily_spend_usd: float | None = Field(None, gt=0, allow_inf_nan=False)
@@ -153,8 +153,11 @@ class Settings(BaseSettings):
     @field_validator("probe_id")
     @classmethod
     def _safe_probe_id(cls, value: str) -> str:
-        if any(c in value for c in '/\\ \t\n,"<>'):
-            raise ValueError("must not contain slashes, spaces, commas, quotes, < or >")
+        # It names files, CSV rows and the card's section markers (leaderboard.markers).
+        if any(c in '/\\,"<>' or c.isspace() or not c.isprintable() for c in value):
+            raise ValueError(
+                "must not contain slashes, spaces or control characters, commas, quotes, < or >"
+            )
         return value
 
     @field_validator("expected_answer")

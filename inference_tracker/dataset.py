@@ -160,9 +160,7 @@ def split_card(text: str) -> tuple[str, dict[str, Any], str]:
 
 
 def _card_problem(why: str) -> str:
-    return (
-        f"README.md on the Hub: {why}; fix the card's YAML header (or remove it); the rows are kept"
-    )
+    return f"README.md on the Hub: {why}; fix the card's YAML header (or remove it)"
 
 
 def join_card(meta: dict[str, Any], body: str) -> str:
@@ -244,16 +242,19 @@ _COLUMN_NOTES = {
     "error_class": "ok, http_error, timeout, connection_error, invalid_response, deadline,"
     " unmapped_provider, stream_error or budget",
     "prompt_tokens": "from the response's usage, when given",
-    "completion_tokens": "from the response's usage, when given",
+    "completion_tokens": "from the response's usage; for a stream without usage, the count of"
+    " token-carrying chunks (see tokens_source)",
     "finish_reason": "from the response, when given",
     "answer_correct": "true when the final answer of the message's content (reasoning and"
     " `<think>` blocks removed; the last `\\boxed{}`, else the last 'answer is / = ...'"
     " statement, else the last number) equals the expected number; false when a completion"
     " has no such answer (also when its content is empty); empty when there is no completion",
     "probe_id": "the machine that measured",
-    "streamed": "whether the request asked for a streamed answer",
-    "ttft_ms": "streamed: time to the first token (ms)",
-    "output_tokens_per_s": "streamed: output speed (tokens per second)",
+    "streamed": "whether the answer really came as a stream (false when the provider ignored"
+    " stream, and with STREAM=false)",
+    "ttft_ms": "streamed: from the send to the first chunk with content or reasoning (ms)",
+    "output_tokens_per_s": "streamed: (completion_tokens - 1) / seconds from the first to the"
+    " last token chunk; empty under 2 tokens or a span under 10 ms",
     "reasoning_tokens": "reasoning tokens, from the usage when given",
     "tokens_source": "where the token counts come from",
     "advertised_status": "the provider's status in the router's catalog",

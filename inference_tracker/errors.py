@@ -42,6 +42,9 @@ class PushError(Exception):
     event = "push_failed"
 
 
+ROWS_KEPT = "push failed; the rows are kept for the next push"  # what a failed push says first
+
+
 # Most specific first: the boundary takes the first entry the error is an instance of.
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (ConfigError, EXIT_CONFIG),

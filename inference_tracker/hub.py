@@ -139,6 +139,13 @@ class Hub:
             _BUDGET.reset(self._budget)
             self._budget = None
 
+    def pause(self, seconds: float) -> None:
+        """Wait `seconds` (the injected clock's sleep) when this session has that time left;
+        else go on at once: the next request then fails in time."""
+        budget = _BUDGET.get()
+        if budget is None or seconds < budget.left():
+            (self._clock.sleep or time.sleep)(seconds)
+
     def allow(self, seconds: float) -> None:
         """Give this session `seconds` more in all, for work whose size is known up front (the
         files of an upgrade); each request stays bounded by `request_seconds`."""

@@ -17,6 +17,7 @@ inside functions, so `status` and a collect without a push never load huggingfac
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -167,7 +168,7 @@ def push_pending(
             on_retry=lambda what: log.warning("hub_retry", request=what),
         )
 
-        board = _leaderboard(store, destination.probe_id, now, thresholds)
+        board = _leaderboard(store, destination.probe_id, now, thresholds, log)
 
         def attempt() -> tuple[str | None, int, int]:
             if destination.shard_mode:
@@ -251,24 +252,36 @@ def _upkeep(
     log: EventLog,
     leaderboard: str = "",
 ) -> tuple[dict[str, bytes], int]:
-    """What the commit must also carry for the dataset at `head` to load as one table: the card
-    with our keys merged in, when that changes it, and every file of the table with an earlier
-    header, upgraded (but the files in `writing`, which the commit writes anyway). Returns those
-    files and how many were upgraded. A card that declares our features already means every
-    file was upgraded with it: then no file is looked at."""
+    """What the commit must also carry for the dataset at `head` to load as one table: every
+    file of the table with an earlier header, upgraded (but the files in `writing`, which the
+    commit writes anyway), and the card with our keys merged in, when that changes it. Returns
+    those files and how many were upgraded. A card that declares our features means every
+    file was upgraded with it: then no file is looked at; so while a file cannot be upgraded,
+    the card keeps what it declared."""
     repo, template = destination.repo_id, destination.filename_template
-    files: dict[str, bytes] = {}
     raw = hub.read(repo, CARD_PATH, head)
     card = raw.decode("utf-8", errors="replace") if raw is not None else None
-    merged_card = merge_card(card, template)
+    files: dict[str, bytes] = {}
+    left = 0
+    if not card_is_current(card):
+        files, left = _upgrades(hub, destination, head, writing, log)
+    merged_card = merge_card(card, template) if not left else (card or "")
     if leaderboard:  # this probe's section; every other probe's stays as it is
         merged_card = merge_section(merged_card, destination.probe_id, leaderboard)
     merged = merged_card.encode()
     if merged != raw:
         files[CARD_PATH] = merged
-    if card_is_current(card):
-        return files, 0
-    upgraded = 0
+    return files, len(files) - (CARD_PATH in files)
+
+
+def _upgrades(
+    hub: Hub, destination: Destination, head: str, writing: set[str], log: EventLog
+) -> tuple[dict[str, bytes], int]:
+    """Every file of the table with an earlier header, in our columns; and how many files
+    could not be upgraded (a record not whole: left as it is, never cut)."""
+    repo, template = destination.repo_id, destination.filename_template
+    files: dict[str, bytes] = {}
+    left = 0
     table = [
         path
         for path in hub.list_files(repo, head)
@@ -283,21 +296,33 @@ def _upkeep(
         data = hub.read(repo, path, head)
         new = upgraded_csv(data) if data is not None else None
         if new is None:
-            log.warning("dataset_file_not_upgraded", path=path, reason="a record is not whole")
+            log.warning(
+                "dataset_file_not_upgraded",
+                path=path,
+                reason="a record is not whole; the card keeps its old columns until it is mended",
+            )
+            left += 1
             continue
         files[path] = new
-        upgraded += 1
-    if upgraded:
-        log.info("dataset_upgrade", files=upgraded, columns=len(COLUMNS))
-    return files, upgraded
+    if files:
+        log.info("dataset_upgrade", files=len(files), columns=len(COLUMNS))
+    return files, left
 
 
-def _leaderboard(store: Store, probe_id: str, now: datetime, thresholds: Thresholds | None) -> str:
+def _leaderboard(
+    store: Store, probe_id: str, now: datetime, thresholds: Thresholds | None, log: EventLog
+) -> str:
     """This probe's live section of the dataset card: its providers over 24 h and 7 d, from
-    the rows on disk (the buffer just sealed, pending batches and the archive)."""
-    snap = read_snapshot(store, now=now, hours=WEEK_HOURS)
-    states = provider_states(snap.rows, now=now, thresholds=thresholds or Thresholds())
-    return leaderboard_section(snap.rows, probe_id=probe_id, states=states, now=now)
+    the rows on disk (the buffer just sealed, pending batches and the archive). It is a view
+    of the rows: when it cannot be built, even by a bug, the rows go without it (the card
+    keeps the section it has) and the log says why."""
+    try:
+        snap = read_snapshot(store, now=now, hours=WEEK_HOURS)
+        states = provider_states(snap.rows, now=now, thresholds=thresholds or Thresholds())
+        return leaderboard_section(snap.rows, probe_id=probe_id, states=states, now=now)
+    except Exception as exc:
+        log.warning("leaderboard_not_built", error=f"{type(exc).__name__}: {exc}")
+        return ""
 
 
 def _upgrade_note(upgraded: int) -> str:
@@ -335,6 +360,7 @@ def _push_shards(
             )
         except HubConflict:
             log.warning("push_conflict", attempt=attempt, of=CONFLICT_ATTEMPTS)
+            _after_conflict(hub, attempt)
             continue
         return url, len(files), 0
     raise _kept_changing()
@@ -382,6 +408,7 @@ def _push_append(
             )
         except HubConflict:
             log.warning("push_conflict", attempt=attempt, of=CONFLICT_ATTEMPTS)
+            _after_conflict(hub, attempt)
             continue
         if duplicates:
             log.info("push_duplicates_skipped", duplicates=duplicates)
@@ -389,10 +416,18 @@ def _push_append(
     raise _kept_changing()
 
 
+def _after_conflict(hub: Hub, attempt: int) -> None:
+    """A growing pause of random length before the next attempt, none after the last: probes
+    that push in the same minute all change the card, and a fixed rhythm would make them
+    meet again at every attempt."""
+    if attempt < CONFLICT_ATTEMPTS:
+        hub.pause(random.uniform(0.5, 1.5) * attempt)
+
+
 def _kept_changing() -> PushError:
     return PushError(
         f"Hub refused the commit: 412 the dataset kept changing during the push"
-        f" ({CONFLICT_ATTEMPTS} tries); the rows are kept for the next push"
+        f" ({CONFLICT_ATTEMPTS} tries)"
     )
 
 

@@ -404,12 +404,17 @@ def cost_usd(prompt: int | None, completion: int | None, advertised: Advertised)
     return (prompt * price_in + completion * price_out) / 1_000_000
 
 
+MIN_TOKEN_SPAN_MS = 10.0  # below this, the chunks came together: a rate would be noise
+
+
 def output_speed(tokens: int | None, span_ms: float | None) -> float | None:
     """(tokens - 1) / seconds from the first to the last token chunk, as Artificial Analysis
-    measures it; None when it is undefined (fewer than 2 tokens, no span)."""
-    if tokens is None or tokens < 2 or not span_ms or span_ms <= 0:
+    measures it, to 3 decimals; None when it is undefined (fewer than 2 tokens) or cannot be
+    measured (the token chunks arrived within MIN_TOKEN_SPAN_MS of each other, as when a
+    provider sends the whole answer in one burst)."""
+    if tokens is None or tokens < 2 or span_ms is None or span_ms < MIN_TOKEN_SPAN_MS:
         return None
-    return (tokens - 1) / (span_ms / 1000.0)
+    return round((tokens - 1) / (span_ms / 1000.0), 3)
 
 
 def build_row(

@@ -77,7 +77,7 @@ def render_text(status: dict[str, Any], *, color: bool, width: int | None = None
             )
         )
     if status["providers"]:
-        console.print(_provider_table(status, window, paint))
+        console.print(_provider_table(status, window, paint, narrow=console.width < WIDE))
     else:
         console.print(paint(f"Providers: no rows in the last {window}"))
     return _finish(out.getvalue(), color)
@@ -96,7 +96,8 @@ class _Paint:
 
 
 def _facts(status: dict[str, Any], paint: _Paint) -> Table:
-    """The settings, the counters, the last cycle, push and error: one line each."""
+    """The settings, the counters, the last cycle, error and push: one line each (the last
+    push last, so the commit URL printed after the grid follows it)."""
     from rich.table import Table
 
     facts = Table.grid(padding=(0, 2))
@@ -148,6 +149,12 @@ def _facts(status: dict[str, Any], paint: _Paint) -> Table:
             f"{plural(status['pending_rows'], 'row')}"
         ),
     )
+    error = status["last_error"]
+    if error is None:
+        facts.add_row(paint("Last error"), paint("none"))
+    else:
+        where = f"{error['at'] or 'time unknown'} in {error['where']}"
+        facts.add_row(paint("Last error"), paint(f"{where}: {error['message']}", "red"))
     push = status["last_push"]
     if push is None:
         facts.add_row(paint("Last push"), paint("never"))
@@ -160,47 +167,66 @@ def _facts(status: dict[str, Any], paint: _Paint) -> Table:
                 + ("" if push["commit_url"] else ", no commit URL")
             ),
         )
-    error = status["last_error"]
-    if error is None:
-        facts.add_row(paint("Last error"), paint("none"))
-    else:
-        where = f"{error['at'] or 'time unknown'} in {error['where']}"
-        facts.add_row(paint("Last error"), paint(f"{where}: {error['message']}", "red"))
     return facts
 
 
-def _provider_table(status: dict[str, Any], window: str, paint: _Paint) -> Table:
+WIDE = 110  # columns a terminal needs for the whole provider table
+PROVIDER_COLUMNS = (
+    "provider", "state", "calls", "success", "uptime 24h", "p50 ms", "p95 ms", "TTFT",
+    "tok/s", "answer", "errors",
+)  # fmt: skip
+NARROW_DROPS = ("calls", "uptime 24h", "p95 ms", "errors")
+
+
+def _provider_table(status: dict[str, Any], window: str, paint: _Paint, *, narrow: bool) -> Table:
+    """Worst provider first. Below WIDE columns, four columns are left out (the errors go in
+    lines under the table), so names and figures stay whole at 80 columns."""
     from rich import box
     from rich.table import Table
 
     table = Table(
         title=f"Providers, last {window} ({plural(status['window_rows'], 'row')}), worst first",
         title_justify="left",
+        caption=_error_lines(status["providers"]) if narrow else None,
+        caption_justify="left",
         box=box.SIMPLE if paint.color else box.ASCII2,
         header_style="bold" if paint.color else "",
         title_style="bold" if paint.color else "",
+        caption_style="red" if paint.color else "",
     )
-    table.add_column("provider")
-    table.add_column("state")
-    for name in ("calls", "success", "uptime", "p50 ms", "p95 ms", "TTFT", "tok/s", "answer"):
-        table.add_column(name, justify="right")
-    table.add_column("errors")
+    columns = [name for name in PROVIDER_COLUMNS if not (narrow and name in NARROW_DROPS)]
+    for name in columns:
+        left = name in ("provider", "state", "errors")
+        table.add_column(name, justify="left" if left else "right", no_wrap=name != "errors")
     for p in status["providers"]:
-        errors = ", ".join(f"{name} {count}" for name, count in p["errors"].items())
-        table.add_row(
-            paint(p["provider"]),
-            paint(p["state"], _STATE_STYLES.get(p["state"], "")),
-            paint(str(p["calls"])),
-            paint(_percent(p["success_rate"]), _health(p["success_rate"], 0.99, 0.9)),
-            paint(_percent(p["uptime_24h"]), _health(p["uptime_24h"], 0.99, 0.9)),
-            paint(_ms(p["p50_ms"])),
-            paint(_ms(p["p95_ms"])),
-            paint(_ms(p["p50_ttft_ms"])),
-            paint("-" if p["p50_tokens_per_s"] is None else f"{p['p50_tokens_per_s']:.0f}"),
-            paint(_percent(p["answer_correct_rate"]), _health(p["answer_correct_rate"], 0.9, 0.5)),
-            paint(errors, "red" if errors else ""),
-        )
+        cells = {
+            "provider": paint(p["provider"]),
+            "state": paint(p["state"], _STATE_STYLES.get(p["state"], "")),
+            "calls": paint(str(p["calls"])),
+            "success": paint(_percent(p["success_rate"]), _health(p["success_rate"], 0.99, 0.9)),
+            "uptime 24h": paint(_percent(p["uptime_24h"]), _health(p["uptime_24h"], 0.99, 0.9)),
+            "p50 ms": paint(_ms(p["p50_ms"])),
+            "p95 ms": paint(_ms(p["p95_ms"])),
+            "TTFT": paint(_ms(p["p50_ttft_ms"])),
+            "tok/s": paint(
+                "-" if p["p50_tokens_per_s"] is None else f"{p['p50_tokens_per_s']:.0f}"
+            ),
+            "answer": paint(
+                _percent(p["answer_correct_rate"]), _health(p["answer_correct_rate"], 0.9, 0.5)
+            ),
+            "errors": paint(_errors(p), "red"),
+        }
+        table.add_row(*(cells[name] for name in columns))
     return table
+
+
+def _errors(provider: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in provider["errors"].items())
+
+
+def _error_lines(providers: list[dict[str, Any]]) -> str | None:
+    lines = [f"{p['provider']}: {_errors(p)}" for p in providers if p["errors"]]
+    return "Errors: " + "; ".join(lines) if lines else None
 
 
 _STATE_STYLES = {"up": "green", "degraded": "yellow", "down": "red"}
@@ -246,6 +272,12 @@ def _cost_lines(estimate: Estimate, interval_s: float, width: int | None) -> str
     import textwrap
 
     width = width or shutil.get_terminal_size((100, 24)).columns
+    if not estimate.known:
+        text = (
+            f"Worst case: unknown, no price for any of the {plural(len(estimate.unpriced), 'call')}"
+            " (neither the router's catalog nor the listing gave one)."
+        )
+        return "\n".join(textwrap.wrap(text, width)) + "\n"
     priced = len(estimate.per_call) - len(estimate.unpriced)
     text = (
         f"Worst case (every call answers MAX_TOKENS_DEFAULT tokens): ${estimate.cycle_usd:.4f}"

@@ -36,6 +36,7 @@ class Snapshot:
     pending_rows: int = 0
     rows: list[Row] = field(default_factory=list)  # buffer, pending and archive, each row once
     problems: list[str] = field(default_factory=list)
+    unusable: list[str] = field(default_factory=list)  # why a storage folder takes no file
     failure: ErrorNote | None = None  # what last_failure.json holds (state.json could not)
     oldest_unpushed: str | None = None  # the first cycle of the rows not yet pushed
 
@@ -49,8 +50,8 @@ def read_snapshot(store: Store, *, now: datetime, hours: int) -> Snapshot:
     snap = Snapshot(state=store.read_state(), failure=store.last_failure())
     for folder in (store.buffer_path.parent, store.state_dir):
         why = why_unusable(folder)
-        if why is not None and why not in snap.problems:
-            snap.problems.append(why)
+        if why is not None and why not in snap.unusable:
+            snap.unusable.append(why)
     recovered = snap.state.recovered
     if recovered is not None:
         snap.problems.append(
@@ -166,7 +167,7 @@ def build_status(
         "last_error": last_error,
         "window_hours": hours,
         "window_rows": len(window_rows),
-        "spend": _spend(window_rows, now=now, hours=hours),
+        "spend": _spend(window_rows, now=now, hours=hours, interval_s=settings.interval_s),
         "providers": [_provider_json(p, states.get(p.provider)) for p in providers],
         "warnings": health.warnings,
         "problems": list(snap.problems),
@@ -188,6 +189,9 @@ def _health(
     snap: Snapshot, settings: SettingsView, error: ErrorNote | None, now: datetime
 ) -> Health:
     health = Health()
+    for why in snap.unusable:
+        health.warnings.append(f"storage: {why}: the next cycle cannot store its rows")
+        health.faults.append(health.warnings[-1])
     cycle = snap.state.last_cycle
     failed = _cycle_failure(error, cycle)
     if error is not None and error.where in ("store", "state") and failed is not None:
@@ -210,7 +214,7 @@ def _health(
         if cycle.interrupted:
             health.warnings.append("the last cycle was interrupted before all its calls ended")
         if cycle.ok + cycle.failed == 0:
-            health.warnings.append(_measured_nothing(cycle))
+            health.warnings.append(_measured_nothing(cycle, snap.rows))
     waited = _age(snap.oldest_unpushed, now)
     push_every = settings.push_interval_cycles * settings.interval_s
     if settings.repo and waited is not None and waited > STALE_AFTER_INTERVALS * push_every:
@@ -237,8 +241,14 @@ def _cycle_failure(error: ErrorNote | None, cycle: CycleSummary | None) -> str |
     return f"the last cycle, at {error.at}, {_CYCLE_FAILURES[error.where]}: {error.message}"
 
 
-def _measured_nothing(cycle: CycleSummary) -> str:
+def _measured_nothing(cycle: CycleSummary, rows: list[Row]) -> str:
     if cycle.rows:
+        last = [row for row in rows if row.get("cycle_timestamp_iso") == cycle.started]
+        if any(row.get("error_class") == "budget" for row in last):
+            return (
+                "the last cycle measured nothing: the spending cap was reached (the calls of"
+                " the last 24 h cost MAX_DAILY_SPEND_USD); calls resume as older ones age out"
+            )
         return "the last cycle measured nothing: every pair was skipped (providers.toml)"
     if cycle.models == 0:
         return "the last cycle measured nothing: the listing gave no model (check MODELS_API_URL)"
@@ -267,12 +277,14 @@ _CYCLE_KEYS = (
 )
 
 
-def _spend(rows: list[Row], *, now: datetime, hours: int) -> dict[str, Any]:
-    """The money the window's calls cost (rows with a known cost), and that pace over a day
-    (from the time the window's rows cover: a fresh install is not diluted by an empty day)."""
+def _spend(rows: list[Row], *, now: datetime, hours: int, interval_s: float) -> dict[str, Any]:
+    """The money the window's calls cost (rows with a known cost), and that pace over a day:
+    from the time the window's rows stand for (a fresh install is not diluted by an empty
+    day), where the newest cycle stands for a whole SCHEDULE_INTERVAL_SECONDS."""
     costs = numbers(rows, "cost_usd")
     starts = [_age(row.get("cycle_timestamp_iso"), now) for row in rows]
-    covered = min(max((age for age in starts if age is not None), default=0.0), hours * 3600.0)
+    oldest = max((age for age in starts if age is not None), default=0.0)
+    covered = min(oldest + interval_s, hours * 3600.0)
     spent = sum(costs)
     per_day = spent * 86400 / covered if costs and covered > 0 else None
     return {

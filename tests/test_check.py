@@ -143,6 +143,16 @@ def test_setting_warnings_are_warn_lines_and_do_not_fail(
     assert exit_code(results) == 0
 
 
+def test_the_settings_line_names_the_env_file_only_when_one_is_read(
+    tmp_path: Path, router: FakeRouter, hub: FakeHub
+) -> None:
+    settings = settings_for(tmp_path, router, hub)
+    assert result(check(settings), "settings").detail == "loaded from the environment"
+    dotenv = tmp_path / ".env"
+    detail = result(check(settings, dotenv=dotenv), "settings").detail
+    assert detail == f"loaded from the environment and {dotenv}"
+
+
 # --- configuration ---------------------------------------------------------------------------
 
 
@@ -179,7 +189,7 @@ def test_a_config_failure_outranks_other_failures() -> None:
     ok = [
         CheckResult("settings", "ok", "x"),
         CheckResult("settings", "warn", "y"),
-        CheckResult("dataset", "skip", "z"),
+        CheckResult("dataset", "warn", "z"),
     ]
     assert exit_code(ok) == 0
 
@@ -233,6 +243,38 @@ def test_a_buffer_that_is_a_folder_fails(tmp_path: Path, router: FakeRouter, hub
     storage = result(check(settings), "storage")
     assert storage.status == "FAIL"
     assert f"{settings.local_csv_path} is a folder, not a file" in storage.detail
+
+
+def test_a_prometheus_textfile_in_a_usable_folder_passes(
+    tmp_path: Path, router: FakeRouter, hub: FakeHub
+) -> None:
+    textfile = tmp_path / "tracker.prom"
+    settings = settings_for(tmp_path, router, hub, prometheus_textfile=textfile)
+    storage = result(check(settings), "storage")
+    assert storage.status == "ok"
+    assert f"PROMETHEUS_TEXTFILE {textfile}" in storage.detail
+    assert not textfile.exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        ("missing/tracker.prom", "does not exist"),
+        ("blocker/tracker.prom", "is not a folder"),
+        ("folder.prom", "is a folder, not a file"),
+    ],
+)
+def test_a_prometheus_textfile_that_cannot_be_written_fails(
+    tmp_path: Path, router: FakeRouter, hub: FakeHub, where: str, why: str
+) -> None:
+    (tmp_path / "blocker").write_text("x")
+    (tmp_path / "folder.prom").mkdir()
+    textfile = tmp_path / where
+    settings = settings_for(tmp_path, router, hub, prometheus_textfile=textfile)
+    storage = result(check(settings), "storage")
+    assert storage.status == "FAIL"
+    assert "PROMETHEUS_TEXTFILE" in storage.detail and why in storage.detail
+    assert not (tmp_path / "missing").exists()
 
 
 # --- listing ---------------------------------------------------------------------------------
@@ -339,22 +381,35 @@ def test_a_hub_that_fails_whoami_fails_with_one_line(
 # --- dataset ---------------------------------------------------------------------------------
 
 
+def test_push_not_configured_warns_that_collect_needs_no_push(
+    tmp_path: Path, router: FakeRouter, hub: FakeHub
+) -> None:
+    results = check(settings_for(tmp_path, router, hub, hf_hub_token=None, hf_dataset_repo_id=""))
+    warned = result(results, "dataset")
+    assert warned.status == "warn"
+    assert warned.detail == (
+        "push not configured (HF_HUB_TOKEN and HF_DATASET_REPO_ID unset): collect exits 3"
+        " at every push boundary unless run with --no-push"
+    )
+    assert exit_code(results) == 0
+    assert {s.token for s in hub.requests} == {INFERENCE_TOKEN}
+
+
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "missing"),
     [
-        {"hf_hub_token": None},
-        {"hf_dataset_repo_id": ""},
-        {"hf_hub_token": None, "hf_dataset_repo_id": ""},
+        ({"hf_hub_token": None}, "HF_HUB_TOKEN"),
+        ({"hf_dataset_repo_id": ""}, "HF_DATASET_REPO_ID"),
     ],
 )
-def test_push_not_configured_is_skipped(
-    tmp_path: Path, router: FakeRouter, hub: FakeHub, changes: dict[str, Any]
+def test_push_half_configured_fails_naming_the_missing_setting(
+    tmp_path: Path, router: FakeRouter, hub: FakeHub, changes: dict[str, Any], missing: str
 ) -> None:
     results = check(settings_for(tmp_path, router, hub, **changes))
-    skipped = result(results, "dataset")
-    assert skipped.status == "skip"
-    assert skipped.detail == "push not configured: set HF_HUB_TOKEN and HF_DATASET_REPO_ID"
-    assert exit_code(results) == 0
+    failed = result(results, "dataset")
+    assert failed.status == "FAIL" and failed.config
+    assert failed.detail.startswith(f"{missing} is not set")
+    assert exit_code(results) == 2
     assert {s.token for s in hub.requests} == {INFERENCE_TOKEN}
 
 
@@ -581,12 +636,13 @@ def test_text_has_one_line_per_check_and_a_verdict(
 
 
 def test_text_verdicts() -> None:
-    ok = [CheckResult("settings", "ok", "loaded"), CheckResult("dataset", "skip", "not set")]
+    ok = [CheckResult("settings", "ok", "loaded"), CheckResult("dataset", "warn", "not set")]
     assert render_checks(ok, as_json=False).splitlines() == [
         "ok    settings: loaded",
-        "skip  dataset: not set",
-        "All checks passed.",
+        "warn  dataset: not set",
+        "All checks passed, with 1 warning.",
     ]
+    assert render_checks(ok[:1], as_json=False).splitlines()[-1] == "All checks passed."
     failed = [CheckResult("listing", "FAIL", "x"), CheckResult("HF_TOKEN", "FAIL", "y")]
     assert render_checks(failed, as_json=False).splitlines()[-1] == "2 checks failed."
 

@@ -193,10 +193,24 @@ def test_collect_without_token_is_a_config_error(
 
 
 def test_help_on_every_command() -> None:
-    for args in (["--help"], ["collect", "--help"]):
-        result = run_cli(*args)
+    for command in ([], ["collect"], ["push"], ["check"], ["status"]):
+        result = run_cli(*command, "--help")
         assert result.exit_code == 0
         assert "Usage" in result.stdout
+        if command:
+            assert "Exit" in result.stdout or "exit" in result.stdout, command
+
+
+def test_the_command_list_is_not_cut_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    listed = run_cli("--help").stdout.split("Commands:")[1].split("\n\n")[0]
+    assert "..." not in listed
+    assert [line.split()[0] for line in listed.strip().splitlines()] == [
+        "collect",
+        "push",
+        "check",
+        "status",
+    ]
 
 
 def test_python_dash_m_and_terminal_table(router: FakeRouter, tmp_path: Path) -> None:
@@ -328,3 +342,21 @@ def test_the_table_shows_the_worst_case_in_words(router: FakeRouter, tmp_path: P
     assert "Worst case (every call answers MAX_TOKENS_DEFAULT tokens): $0.0020 a cycle" in said
     assert "$0.58 a day at one cycle every 300 s (1 call priced)" in said
     assert "No price for 1 call: together (org/a)." in said
+
+
+def test_with_no_price_at_all_the_worst_case_is_unknown_not_zero(router: FakeRouter) -> None:
+    from inference_tracker.catalog import Estimate
+    from inference_tracker.record import Call
+    from inference_tracker.render import render_plan
+
+    body = json.dumps({"model": "x"})
+    calls = [Call("org/a", "groq", "x", "https://r/groq/v1", body, {})] * 2
+    unpriced = Estimate([None, None], 0.0, ["groq (org/a)", "together (org/a)"])
+    text = render_plan(calls, table=True, base_url="https://r", width=80,
+                       estimate=unpriced, interval_s=300)  # fmt: skip
+    said = " ".join(text.split())
+    assert "$0" not in said
+    assert "Worst case: unknown, no price for any of the 2 calls" in said
+    result = run_cli("collect", "--dry-run")  # the fake router has no catalog, no prices
+    [logged] = [json.loads(line) for line in result.stderr.splitlines() if "worst_case" in line]
+    assert logged["cycle_usd"] is None and logged["day_usd"] is None

@@ -117,6 +117,9 @@ def test_log_level_spellings(monkeypatch: pytest.MonkeyPatch, level: str, expect
         ("MAX_CONCURRENCY", "-3", "invalid setting MAX_CONCURRENCY"),
         ("EXPECTED_ANSWER", "many", "invalid setting EXPECTED_ANSWER: must be a number"),
         ("PROBE_ID", "a/b", "invalid setting PROBE_ID"),
+        ("PROBE_ID", "probe\r1", "invalid setting PROBE_ID"),  # breaks the card's markers
+        ("PROBE_ID", "probe\x071", "invalid setting PROBE_ID"),
+        ("MAX_RESPONSE_BODY_BYTES", "1048577", "invalid setting MAX_RESPONSE_BODY_BYTES"),
         ("REQUEST_TIMEOUT_SECONDS", "0", "invalid setting REQUEST_TIMEOUT_SECONDS"),
     ],
 )

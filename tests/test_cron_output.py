@@ -86,6 +86,7 @@ def test_a_failed_push_is_one_json_error_line(
         assert result.exit_code == 1
         [error] = errors(result.stderr)
         assert error["event"] == "push_failed" and "401" in str(error["error"])
+        assert "the rows are kept for the next push" in str(error["error"])
         monkeypatch.setenv("PUSH_INTERVAL_CYCLES", "1")
         chained = run_cli("collect")
         assert chained.exit_code == 3

@@ -246,7 +246,7 @@ def test_a_card_whose_yaml_cannot_be_read_is_refused_not_overwritten(card: str, 
         merge_card(card, SHARDS)
     message = str(refused.value)
     assert message.startswith(f"README.md on the Hub: {why}")
-    assert message.endswith("; fix the card's YAML header (or remove it); the rows are kept")
+    assert message.endswith("; fix the card's YAML header (or remove it)")
     assert "\n" not in message
 
 

@@ -223,8 +223,14 @@ def test_status_finds_a_storage_folder_it_could_not_use(
     (tmp_path / "blocker").write_text("")
     monkeypatch.setenv("LOCAL_CSV_PATH", str(tmp_path / "blocker" / "buf.csv"))
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
-    problems = status_json()["problems"]
-    assert any("blocker" in p and "not a folder" in p for p in problems), problems
+    status = status_json()
+    assert not status["healthy"]
+    [fault] = status["faults"]
+    assert "blocker" in fault and "not a folder" in fault
+    assert "the next cycle cannot store its rows" in fault
+    result = run_cli("status", "--check")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("FAIL: ") and "not a folder" in result.stdout
 
 
 # --- status --check ----------------------------------------------------------------------------

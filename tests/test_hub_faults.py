@@ -78,7 +78,8 @@ def test_hub_fault_then_recovery(
     result = run_cli("push")
 
     assert result.exit_code == 1, result.stderr
-    assert error_of(result).startswith(FAULTS[fault]), result.stderr
+    kept = "push failed; the rows are kept for the next push: "
+    assert error_of(result).startswith(kept + FAULTS[fault]), result.stderr
     assert "Traceback" not in result.stderr and HUB_TOKEN not in result.stderr
     store = Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
     assert sum(len(read_csv(b.path).rows) for b in store.pending()) == len(expected)
@@ -124,7 +125,9 @@ def test_library_chatter_is_json_lines_too(hub: FakeHub, tmp_path: Path) -> None
         for _ in range(2)
     ]
     assert [run.returncode for run in runs] == [1, 0]
-    assert error_lines(runs[0].stderr)[0].startswith("Hub failed: 500")
+    assert error_lines(runs[0].stderr)[0].startswith(
+        "push failed; the rows are kept for the next push: Hub failed: 500"
+    )
     lines = runs[0].stderr.splitlines() + runs[1].stderr.splitlines()
     library = [line for line in lines if '"event": "library"' in line]
     assert any("odd tag" in line for line in library), lines

@@ -427,3 +427,30 @@ def test_a_textfile_that_cannot_be_written_is_a_warning_not_a_failed_cycle(
         result = run_cli("collect", "--no-push")
     assert result.exit_code == 0
     assert '"event": "metrics_not_written"' in result.stderr
+
+
+def test_a_bug_while_writing_the_textfile_is_a_warning_and_the_push_still_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows are stored before the textfile is written: whatever goes wrong there, collect
+    neither reports an internal error nor skips the push that is due."""
+    from inference_tracker import metrics
+    from tests.fakes.router import FakeRouter, World, listing
+    from tests.helpers import run_cli
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the metrics")
+
+    monkeypatch.setattr(metrics, "write_metrics", broken)
+    with FakeRouter(World(listing=listing({"org/m": ["groq"]}))) as router:
+        monkeypatch.setenv("MODELS_API_URL", router.listing_url)
+        monkeypatch.setenv("ROUTER_BASE_URL", router.url)
+        monkeypatch.setenv("HF_TOKEN", "hf_" + "Pr0m" * 9)
+        monkeypatch.setenv("PROMETHEUS_TEXTFILE", str(tmp_path / "x.prom"))
+        monkeypatch.setenv("PUSH_INTERVAL_CYCLES", "1")
+        monkeypatch.delenv("HF_HUB_TOKEN", raising=False)
+        result = run_cli("collect")
+    assert result.exit_code == 3  # the push was tried (and failed: no HF_HUB_TOKEN)
+    [warning] = [line for line in result.stderr.splitlines() if "metrics_not_written" in line]
+    assert "RuntimeError: a bug in the metrics" in warning
+    assert "internal_error" not in result.stderr

@@ -20,7 +20,7 @@ import pytest
 from inference_tracker.clock import Clock
 from inference_tracker.config import ConfigError, Settings, load_settings
 from inference_tracker.csvfile import decode_rows, encode_rows, read_csv
-from inference_tracker.dataset import LayoutError, dataset_card, merge_csv
+from inference_tracker.dataset import LayoutError, card_is_current, dataset_card, merge_csv
 from inference_tracker.hub import Hub, HubLimits
 from inference_tracker.publish import (
     Destination,
@@ -413,7 +413,7 @@ def test_a_card_whose_yaml_does_not_parse_fails_the_push_and_keeps_everything(
         push(store, hub)
     message = str(failed.value)
     assert message.startswith("README.md on the Hub: its YAML header does not parse (")
-    assert message.endswith("; fix the card's YAML header (or remove it); the rows are kept")
+    assert message.endswith("; fix the card's YAML header (or remove it)")
     assert "\n" not in message
     assert hub.file(REPO, "README.md") == broken and len(hub.history(REPO)) == commits
     assert pending_rows(store) == 4
@@ -538,6 +538,15 @@ def test_an_old_shard_with_a_torn_record_is_left_as_it_is_and_said(
         ("dataset_file_not_upgraded", torn_path),
         ("dataset_upgrade", None),
     ]
+    # The card does not declare the new columns while a file lacks them (a card that does
+    # means every file was upgraded: no file would be looked at again).
+    assert not card_is_current(hub.file(REPO, "README.md").decode())
+
+    hub.commit_files(REPO, {torn_path: shards[torn_path]})  # the record mended by hand
+    collect(store, 1, 1)
+    push(store, hub)
+    assert card_is_current(hub.file(REPO, "README.md").decode())
+    assert hub.file(REPO, torn_path) != shards[torn_path]  # upgraded at last
 
 
 def test_an_upgrade_whose_answer_was_lost_lands_each_row_once(store: Store, hub: FakeHub) -> None:
@@ -581,6 +590,42 @@ def test_the_card_and_upgrades_give_up_after_repeated_conflicts(store: Store, hu
     with pytest.raises(PushError, match=r"^Hub refused the commit: 412 the dataset kept changing"):
         push(store, hub)
     assert pending_rows(store) == 4 and len(hub.calls("commit")) == 5
+
+
+def test_a_leaderboard_that_cannot_be_built_never_holds_the_rows_back(
+    store: Store, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The section is a view of the rows: the rows go, the section stays as it was, and the
+    log says why."""
+    from inference_tracker import publish
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("a bug in the leaderboard")
+
+    expected = collect(store, 0, 1)
+    monkeypatch.setattr(publish, "leaderboard_section", broken)
+    log, stream = quiet_log()
+    push_pending(store, target(hub), log, NOW, limits=FAST, clock=NO_WAIT)
+    assert_each_once(dataset_rows(hub), expected)
+    [warning] = [e for e in map(json.loads, stream.getvalue().splitlines())
+                 if e["event"] == "leaderboard_not_built"]  # fmt: skip
+    assert warning["error"] == "RuntimeError: a bug in the leaderboard"
+    assert "inference-tracker:leaderboard" not in (hub.file(REPO, "README.md") or b"").decode()
+
+
+def test_conflicting_commits_are_tried_again_after_growing_random_pauses(
+    store: Store, hub: FakeHub
+) -> None:
+    """Probes that push in the same minute all change the card: a fixed rhythm would make them
+    meet again at every attempt."""
+    pauses: list[float] = []
+    collect(store, 0, 1)
+    hub.fail("commit", 412, times=None)
+    with pytest.raises(PushError):
+        push(store, hub, clock=Clock(sleep=pauses.append))
+    assert len(pauses) == 4  # between the 5 attempts, none after the last
+    assert all(0.5 * n <= pause <= 1.5 * n for n, pause in enumerate(pauses, 1)), pauses
+    assert len(set(pauses)) == 4, pauses
 
 
 def test_the_append_file_of_the_21_column_version_is_upgraded(store: Store, hub: FakeHub) -> None:

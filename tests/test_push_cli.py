@@ -165,7 +165,9 @@ def test_a_failed_push_exits_1_with_one_clear_line_and_loses_nothing(
     result = run_cli("push")
 
     assert result.exit_code == 1
-    assert error_lines(result.stderr) == [expected]
+    assert error_lines(result.stderr) == [
+        f"push failed; the rows are kept for the next push: {expected}"
+    ]
     assert json.loads(result.stderr.splitlines()[-1])["exit_code"] == 1
     assert "Traceback" not in result.stderr and HUB_TOKEN not in result.stderr
     assert waiting_rows(tmp_path) == 8

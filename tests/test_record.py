@@ -18,6 +18,7 @@ from inference_tracker.record import (
     error_summary,
     iso_ms,
     mask_headers,
+    output_speed,
     read_completion,
 )
 from tests.fakes.router import completion
@@ -508,3 +509,21 @@ def test_every_value_build_row_writes_is_canonical_for_its_column() -> None:
     for row in rows:
         for name, value in row.items():
             assert canonical_value(COLUMN_TYPES[name], value) == value, name
+
+
+@pytest.mark.parametrize(
+    ("tokens", "span_ms", "speed"),
+    [
+        (41, 2000.0, 20.0),
+        (3, 10.0, 200.0),  # the shortest span still measured
+        (41, 9.99, None),  # chunks that arrived together: no rate to speak of
+        (41, 0.0, None),
+        (41, None, None),
+        (1, 500.0, None),  # one token has no span
+        (None, 500.0, None),
+        (4, 3000.0, 1.0),
+        (2, 3.0e3 * 7, 0.048),  # rounded to 3 decimals
+    ],
+)
+def test_output_speed(tokens: int | None, span_ms: float | None, speed: float | None) -> None:
+    assert output_speed(tokens, span_ms) == speed

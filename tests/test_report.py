@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -611,3 +612,39 @@ def test_at_80_columns_the_commit_url_is_whole_on_its_own_line() -> None:
     for color in (False, True):
         text = render.render_text(status, color=color, width=80)
         assert any(line.rstrip().endswith(url) for line in text.splitlines()), text
+
+
+def _crowded_status() -> dict[str, Any]:
+    rows = [
+        make_row("fireworks-ai", duration_ms="1234.5"),
+        make_row("fireworks-ai", error_class="timeout", answer_correct=""),
+        make_row("fireworks-ai", error_class="http_error", answer_correct=""),
+        make_row("featherless-ai", duration_ms="98765.4"),
+        make_row("groq", duration_ms="120.0"),
+    ]
+    return status_of(State(cycle_counter=1), rows)
+
+
+def test_at_80_columns_the_provider_table_keeps_whole_names_and_fits() -> None:
+    for color in (False, True):
+        text = render.render_text(_crowded_status(), color=color, width=80)
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+        assert all(len(line) <= 80 for line in plain.splitlines()), plain
+        assert "…" not in plain, plain
+        for name in ("fireworks-ai", "featherless-ai", "groq"):
+            line = next(line for line in plain.splitlines() if name in line)
+            assert "up" in line and "%" in line, line
+        assert "timeout 1" in plain and "http_error 1" in plain
+
+
+def test_a_wide_terminal_shows_every_provider_column() -> None:
+    text = render.render_text(_crowded_status(), color=False, width=140)
+    header = next(line for line in text.splitlines() if "provider" in line)
+    for name in ("calls", "success", "uptime", "p50 ms", "p95 ms", "TTFT", "tok/s", "answer"):
+        assert name in header, header
+
+
+def test_the_commit_url_follows_the_last_push_line() -> None:
+    lines = render.render_text(full_status(), color=False).splitlines()
+    push = next(i for i, line in enumerate(lines) if line.startswith("Last push"))
+    assert lines[push + 1].startswith("Commit")

@@ -103,14 +103,19 @@ class World:
     catalog_hang: float = 0.0  # seconds to hold the catalog's answer
 
 
+JSON_FIELDS = (
+    "listing", "listing_status", "listing_trickle", "behaviours", "default", "catalog",
+    "catalog_status", "catalog_hang",
+)  # fmt: skip
+
+
 def world_from_file(path: Path) -> World:
-    """A world from JSON: {"listing": ..., "behaviours": ..., "default": ...}."""
+    """A world from JSON: an object with any of JSON_FIELDS (a misspelt key is refused)."""
     spec = json.loads(path.read_text())
-    return World(
-        listing=spec.get("listing", listing({})),
-        behaviours=spec.get("behaviours", {}),
-        default=spec.get("default", {"kind": "ok"}),
-    )
+    unknown = sorted(set(spec) - set(JSON_FIELDS))
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {unknown}; known: {', '.join(JSON_FIELDS)}")
+    return World(**spec)
 
 
 class FakeRouter:
