@@ -14,7 +14,6 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import requests
 
@@ -23,7 +22,7 @@ from inference_tracker.discovery import Pair
 from inference_tracker.errors import ListingError
 from inference_tracker.logs import EventLog
 from inference_tracker.net import get_whole
-from inference_tracker.record import Advertised, cost_usd
+from inference_tracker.record import Advertised, advertised_figure, cost_usd
 
 CATALOG_PATH = "/v1/models"
 CATALOG_TIMEOUT_SECONDS = 20.0
@@ -58,10 +57,10 @@ def parse_catalog(payload: bytes, source: str) -> Catalog:
             pricing = pricing if isinstance(pricing, dict) else {}
             catalog[(model_id, provider)] = Advertised(
                 status=status,
-                ttft_ms=_number(entry.get("first_token_latency_ms")),
-                tokens_per_s=_number(entry.get("throughput")),
-                price_input_per_m=_number(pricing.get("input")),
-                price_output_per_m=_number(pricing.get("output")),
+                ttft_ms=advertised_figure(entry.get("first_token_latency_ms")),
+                tokens_per_s=advertised_figure(entry.get("throughput")),
+                price_input_per_m=advertised_figure(pricing.get("input")),
+                price_output_per_m=advertised_figure(pricing.get("output")),
             )
     return catalog
 
@@ -163,10 +162,3 @@ class Background:
             self._log.warning("catalog_missing", reason=self._error)
             return {}
         return self._catalog or {}
-
-
-def _number(value: Any) -> float | None:
-    """A finite, non-negative number (bools are not numbers); None for anything else."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) and value >= 0 else None

@@ -38,7 +38,7 @@ from inference_tracker.errors import (
     PushError,
     exit_code_for,
 )
-from inference_tracker.logs import EventLog, route_library_logs
+from inference_tracker.logs import EventLog, is_terminal, route_library_logs
 from inference_tracker.record import Scrubber, iso_ms
 from inference_tracker.store import Store
 
@@ -112,7 +112,7 @@ def _report(
 ) -> None:
     """A failure, said once on stderr: `Error: ...` for a person at a terminal, one JSON log
     line (event, error, exit_code) under cron, so every line of a cron log parses."""
-    if _is_terminal(sys.stderr):
+    if is_terminal(sys.stderr):
         if "traceback" in fields:
             sys.stderr.write(scrub(fields["traceback"]))
         sys.stderr.write(scrub(f"Error: {message}") + "\n")
@@ -120,13 +120,6 @@ def _report(
         return
     log = EventLog(sys.stderr, "error", scrub=scrub, as_json=True)
     log.error(event, error=message, exit_code=code, **fields)
-
-
-def _is_terminal(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 @contextlib.contextmanager
@@ -397,7 +390,7 @@ def _cycle(
         estimate = _estimate(ctx, session, pairs, calls)
         plan = render.render_plan(
             calls,
-            table=_is_terminal(sys.stdout),
+            table=is_terminal(sys.stdout),
             base_url=settings.router_base_url,
             estimate=estimate,
             interval_s=settings.schedule_interval_seconds,
@@ -458,7 +451,7 @@ def _chained_push(ctx: Context, store: Store) -> bool:
     it is exit 3 whatever it was (the one deliberate exception to the error table)."""
     ctx.log.info("push_due", interval=ctx.settings.push_interval_cycles)
     try:
-        _push(ctx, store, lock_wait=CHAINED_PUSH_LOCK_WAIT_SECONDS, show=_is_terminal(sys.stdout))
+        _push(ctx, store, lock_wait=CHAINED_PUSH_LOCK_WAIT_SECONDS, show=is_terminal(sys.stdout))
     except LockBusy:  # a push is running now; it or the next one takes these rows
         ctx.log.info("push_skipped", reason="another push is running; the rows go with the next")
         return True
@@ -532,7 +525,7 @@ def _push(ctx: Context, store: Store, lock_wait: float | None = None, *, show: b
     )
     if not show:
         return
-    if not _is_terminal(sys.stdout):  # for scripts: one JSON object
+    if not is_terminal(sys.stdout):  # for scripts: one JSON object
         line = json.dumps(
             {"repo_id": destination.repo_id, **dataclasses.asdict(result)}, ensure_ascii=False
         )
@@ -638,7 +631,7 @@ def main() -> None:
         code = EXIT_SIGINT
     except typer.TyperException as exc:  # click's usage errors (typer vendors click)
         code = getattr(exc, "exit_code", EXIT_CONFIG)
-        if _is_terminal(sys.stderr):
+        if is_terminal(sys.stderr):
             exc.show()  # type: ignore[attr-defined]  # click's own Usage/Try/Error lines
         else:
             message = exc.format_message()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from inference_tracker.clock import Clock
 from inference_tracker.errors import ConfigError, ListingError
 from inference_tracker.logs import EventLog
 from inference_tracker.net import get_whole
+from inference_tracker.record import advertised_figure
 
 LISTING_TIMEOUT_SECONDS = 30.0  # each page, headers and body together
 MAX_LISTING_BYTES = 64 * 1024 * 1024
@@ -103,18 +103,11 @@ def live_pairs(models: list[Any], models_to_fetch: int, log: EventLog) -> list[P
                         model.id,
                         entry.provider,
                         entry.providerId,
-                        tokens_per_s=_figure(figures.get("tokensPerSecond")),
-                        price_output_per_m=_figure(figures.get("pricingOutput")),
+                        tokens_per_s=advertised_figure(figures.get("tokensPerSecond")),
+                        price_output_per_m=advertised_figure(figures.get("pricingOutput")),
                     )
                 )
     return pairs
-
-
-def _figure(value: Any) -> float | None:
-    """A finite, non-negative number from the listing; None for anything else."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) and value >= 0 else None
 
 
 def _with_name_alias(raw: Any, key: str | None) -> Any:

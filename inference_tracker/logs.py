@@ -30,7 +30,7 @@ class EventLog:
         self._stream = stream
         self._threshold = LEVELS[level]
         self._scrub = scrub
-        self._json = not _isatty(stream) if as_json is None else as_json
+        self._json = not is_terminal(stream) if as_json is None else as_json
         self._now = now
         self._lock = threading.Lock()
 
@@ -71,7 +71,7 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def _isatty(stream: IO[str]) -> bool:
+def is_terminal(stream: IO[str]) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

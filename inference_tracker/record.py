@@ -396,6 +396,14 @@ class Advertised:
     price_output_per_m: float | None = None
 
 
+def advertised_figure(value: Any) -> float | None:
+    """A figure of the catalog or the listing: a finite, non-negative number (bools are not
+    numbers); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
 def cost_usd(prompt: int | None, completion: int | None, advertised: Advertised) -> float | None:
     """What a call cost at the advertised prices; None when a price or the usage is unknown."""
     price_in, price_out = advertised.price_input_per_m, advertised.price_output_per_m
