@@ -19,7 +19,7 @@ from inference_tracker.config import Settings
 from inference_tracker.discovery import Pair
 from inference_tracker.errors import StoreError
 from inference_tracker.logs import EventLog
-from inference_tracker.probe import CUT_BY_DEADLINE, Limits, Progress, probe
+from inference_tracker.probe import Limits, Progress, probe
 from inference_tracker.providers import ProviderMap
 from inference_tracker.record import (
     Call,
@@ -27,6 +27,7 @@ from inference_tracker.record import (
     Outcome,
     Row,
     Scrubber,
+    body_text,
     build_row,
     iso_ms,
     summarise,
@@ -170,14 +171,19 @@ def run_cycle(
     advertised = catalog.take() if catalog is not None else {}
     listed = {(pair.model_id, pair.provider_name): pair for pair in pairs}
     rows = [
-        build_row(
-            began.wall,
-            call,
+        _stored(
+            build_row(
+                began.wall,
+                call,
+                outcome,
+                expected_answer=settings.expected_answer,
+                probe_id=settings.probe_id,
+                scrub=scrub,
+                advertised=advertised_for(listed[(call.model_id, call.provider_name)], advertised),
+            ),
             outcome,
-            expected_answer=settings.expected_answer,
-            probe_id=settings.probe_id,
-            scrub=scrub,
-            advertised=advertised_for(listed[(call.model_id, call.provider_name)], advertised),
+            settings.max_response_body_bytes,
+            scrub,
         )
         for call, outcome in result.outcomes
     ]
@@ -196,6 +202,14 @@ def run_cycle(
         raise
     log.info("cycle_finished", **dataclasses.asdict(summary), cycle_counter=counter)
     return Stored(rows, summary, counter)
+
+
+def _stored(row: Row, outcome: Outcome, cap: int, scrub: Scrubber) -> Row:
+    """The row as stored: a streamed completion, graded whole by build_row, is kept cut at
+    the body cap with the marker a plain body gets (the probe cannot cut what is graded)."""
+    if outcome.streamed and len(outcome.body) > cap:
+        row["response_body_raw"] = body_text(outcome.body[:cap], len(outcome.body) - cap, scrub)
+    return row
 
 
 def _over_budget(store: Store, cap: float | None, now: datetime) -> str | None:
@@ -339,24 +353,9 @@ def run_calls(
 
 
 def _cut_by_deadline(progress: Progress | None, now: float) -> Outcome:
-    """The row of a call still running at the deadline, from what its probe last reported."""
-    if progress is None or progress.attempts == 0:
-        return Outcome(
-            error_class="deadline", error_message="not started before the cycle deadline"
-        )
-    if progress.sent_at is None:  # between attempts
-        return Outcome(
-            error_class="deadline",
-            error_message=f"{CUT_BY_DEADLINE} while waiting to retry",
-            attempts=progress.attempts,
-        )
-    return Outcome(
-        error_class="deadline",
-        error_message=CUT_BY_DEADLINE,
-        attempts=progress.attempts,
-        started=progress.started,
-        duration_ms=(now - progress.sent_at) * 1000.0,
-    )
+    """The row of a call still running at the deadline, from what its probe last reported
+    (no progress: the call was never taken up)."""
+    return (progress or Progress()).cut(now)
 
 
 def _wait(

@@ -3,10 +3,11 @@ and a streamed answer read event by event, its first token timed on arrival."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import requests
@@ -21,11 +22,12 @@ from inference_tracker.net import (
     read_chunks,
 )
 from inference_tracker.record import Call, Outcome, error_summary
-from inference_tracker.stream import StreamAssembler
+from inference_tracker.stream import StreamAssembler, StreamSummary
 
 DEADLINE_SLACK_SECONDS = 0.01  # a socket timer may fire a hair before the time it was set for
 CUT_BY_DEADLINE = "cut by the cycle deadline"
 MAX_STREAM_BYTES = 16 * 1024 * 1024  # a stream read past this is cut: memory stays bounded
+AFTER_DONE_SECONDS = 1.0  # how long the body's end may follow [DONE] to keep the connection
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,105 @@ class Limits:
 
 
 @dataclass
+class Streaming:
+    """A streamed answer as far as it has come: the probe reads into it, and the cycle builds
+    the row of a call it cuts at the deadline from it, both under `Progress.lock`."""
+
+    status: int
+    headers: dict[str, str]
+    assembler: StreamAssembler = field(default_factory=StreamAssembler)
+    raw: bytearray = field(default_factory=bytearray)  # the first bytes, if it does not parse
+    cut: int = 0  # bytes past the body cap, not kept in `raw`
+    total: int = 0  # bytes read
+
+    def feed(self, chunk: bytes, at: float, cap: int) -> None:
+        self.assembler.feed(chunk, at)
+        kept = chunk[: max(cap - len(self.raw), 0)]
+        self.raw += kept
+        self.cut += len(chunk) - len(kept)
+        self.total += len(chunk)
+
+    def outcome(
+        self,
+        summary: StreamSummary,
+        *,
+        error_class: str,
+        message: str,
+        started: datetime,
+        sent_at: float,
+        now: float,
+    ) -> Outcome:
+        """The call's outcome from what the stream said, ended at `now`. The completion is
+        whole: the cycle grades all of it, then stores it cut at the body cap."""
+        if error_class == "ok" and summary.error is not None:
+            error_class, message = "stream_error", f"error event in the stream: {summary.error}"
+        elif error_class == "ok" and summary.events and summary.finish_reason is None:
+            error_class, message = "stream_error", "the stream ended without a finish_reason"
+        if message and summary.cut_mid_event:
+            message += "; its last event was cut off and dropped"
+        parsed = summary.events > summary.unparsable
+        body = (
+            json.dumps(summary.completion(), ensure_ascii=False).encode()
+            if parsed
+            else bytes(self.raw)
+        )
+        first, last = summary.first_token_at, summary.last_token_at
+        span = (last - first) * 1000.0 if first is not None and last is not None else None
+        return Outcome(
+            error_class=error_class,
+            status=self.status,
+            body=body,
+            cut_bytes=0 if parsed else self.cut,
+            headers=self.headers,
+            error_message=message,
+            started=started,
+            duration_ms=(now - sent_at) * 1000.0,
+            streamed=True,
+            ttft_ms=(first - sent_at) * 1000.0 if first is not None else None,
+            token_span_ms=span,
+            token_chunks=summary.token_chunks,
+        )
+
+
+@dataclass
 class Progress:
-    """Where a call is, for the cycle to describe a call it cuts off at the deadline."""
+    """Where a call is, for the cycle to describe a call it cuts off at the deadline. The
+    probe writes it and the cycle reads it under `lock`: a cut row never pairs one attempt's
+    start with another's send time, nor reads a stream while a chunk is being fed."""
 
     attempts: int = 0
     started: datetime | None = None  # wall time the current attempt was sent
     sent_at: float | None = None  # monotonic time of that; None between attempts
+    stream: Streaming | None = None  # that attempt's streamed answer, once its headers came
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def cut(self, now: float) -> Outcome:
+        """The outcome of this call cut at the deadline `now`, from what its probe last
+        reported: a stream keeps its status, its time to first token and what it had said."""
+        with self.lock:
+            if self.attempts == 0:
+                return Outcome(
+                    error_class="deadline", error_message="not started before the cycle deadline"
+                )
+            if self.started is None or self.sent_at is None:  # between attempts
+                return Outcome(
+                    error_class="deadline",
+                    error_message=f"{CUT_BY_DEADLINE} while waiting to retry",
+                    attempts=self.attempts,
+                )
+            if self.stream is not None:
+                outcome = self.stream.outcome(
+                    self.stream.assembler.snapshot(), error_class="deadline",
+                    message=CUT_BY_DEADLINE, started=self.started, sent_at=self.sent_at, now=now,
+                )  # fmt: skip
+            else:
+                outcome = Outcome(
+                    error_class="deadline",
+                    error_message=CUT_BY_DEADLINE,
+                    started=self.started,
+                    duration_ms=(now - self.sent_at) * 1000.0,
+                )
+            return dataclasses.replace(outcome, attempts=self.attempts)
 
 
 def probe(
@@ -62,14 +157,16 @@ def probe(
     progress = progress if progress is not None else Progress()
     headers = {**call.headers, "Authorization": f"Bearer {token}"}
     while True:
-        progress.attempts += 1
+        with progress.lock:
+            progress.attempts += 1
         outcome, retryable = _attempt(session, call, headers, limits, deadline, clock, progress)
         if not retryable or progress.attempts > limits.max_retries:
             break  # the final attempt: a cut from now on still reports its start and time
         delay = limits.retry_delays[min(progress.attempts - 1, len(limits.retry_delays) - 1)]
         if clock.monotonic() + delay >= deadline or stop.is_set():
             break
-        progress.sent_at = None  # between attempts
+        with progress.lock:
+            progress.sent_at = None  # between attempts
         wait(delay)
         if stop.is_set():
             break
@@ -97,7 +194,8 @@ def _attempt(
     if budget <= 0:
         return Outcome(error_class="deadline", error_message=CUT_BY_DEADLINE), False
     ends_at = t0 + budget
-    progress.started, progress.sent_at = started, t0
+    with progress.lock:
+        progress.started, progress.sent_at, progress.stream = started, t0, None
 
     def elapsed_ms() -> float:
         return (clock.monotonic() - t0) * 1000.0
@@ -108,7 +206,10 @@ def _attempt(
             prepared, timeout=(min(CONNECT_TIMEOUT_SECONDS, budget), budget), **settings
         )
         if response.ok and _is_event_stream(response):  # once it has begun, never retried
-            return _read_stream(response, limits, ends_at, deadline, clock, started, t0), False
+            streamed = _read_stream(
+                response, limits, ends_at, deadline, clock, started, t0, progress
+            )
+            return streamed, False
         body, cut = read_body(response, limits.body_cap, ends_at, clock)
     except TIMEOUTS:
         # Decided now, not before sending: a connect timeout long before the deadline is a
@@ -168,23 +269,24 @@ def _read_stream(
     clock: Clock,
     started: datetime,
     t0: float,
+    progress: Progress,
 ) -> Outcome:
-    """A streamed answer, read as it comes: each chunk is timed on arrival (the first token's
-    time is the TTFT), the completion is reassembled from the events, and the raw text is
-    kept, up to the body cap, for an answer that could not be parsed."""
-    assembler = StreamAssembler()
-    raw, cut, total = bytearray(), 0, 0
-    broken = ""  # why the stream ended early, if it did
-    error_class = "ok"
+    """A streamed answer, read as it comes until `[DONE]` (a provider may keep the connection
+    open after it) or the body's end. Each chunk is timed on arrival (the first token's time
+    is the TTFT) and fed, under the progress lock, to what a cut at the deadline reads."""
+    stream = Streaming(response.status_code, dict(response.headers))
+    with progress.lock:
+        progress.stream = stream
+    error_class, broken = "ok", ""  # how the stream ended, and why if it broke
     try:
         for chunk in read_chunks(response, ends_at, clock):
-            assembler.feed(chunk, clock.monotonic())
-            total += len(chunk)
-            room = limits.body_cap - len(raw)
-            raw += chunk[: max(room, 0)]
-            cut += max(0, len(chunk) - max(room, 0))
-            if total > MAX_STREAM_BYTES:
+            at = clock.monotonic()
+            with progress.lock:
+                stream.feed(chunk, at, limits.body_cap)
+            if stream.total > MAX_STREAM_BYTES:
                 error_class, broken = "invalid_response", f"stream over {MAX_STREAM_BYTES} bytes"
+                break
+            if stream.assembler.done:
                 break
     except TIMEOUTS:
         at_deadline = clock.monotonic() >= deadline - DEADLINE_SLACK_SECONDS
@@ -194,26 +296,19 @@ def _read_stream(
         )  # fmt: skip
     except NETWORK_ERRORS as exc:
         error_class, broken = "stream_error", f"stream broke off: {describe_error(exc)}"
-    duration_ms = (clock.monotonic() - t0) * 1000.0
-    summary = assembler.finish()
-    if error_class == "ok" and summary.error is not None:
-        error_class, broken = "stream_error", f"error event in the stream: {summary.error}"
-    elif error_class == "ok" and summary.events and summary.finish_reason is None:
-        error_class, broken = "stream_error", "the stream ended without a finish_reason"
-    parsed = summary.events > summary.unparsable
-    body = json.dumps(summary.completion(), ensure_ascii=False).encode() if parsed else bytes(raw)
-    first, last = summary.first_token_at, summary.last_token_at
-    return Outcome(
-        error_class=error_class,
-        status=response.status_code,
-        body=body,
-        cut_bytes=0 if parsed else cut,
-        headers=dict(response.headers),
-        error_message=broken,
-        started=started,
-        duration_ms=duration_ms,
-        streamed=True,
-        ttft_ms=(first - t0) * 1000.0 if first is not None else None,
-        token_span_ms=(last - first) * 1000.0 if first is not None and last is not None else None,
-        token_chunks=summary.token_chunks,
+    now = clock.monotonic()
+    if stream.assembler.done:  # never into the cycle's last second: it would cut this call
+        _read_rest(response, min(now + AFTER_DONE_SECONDS, deadline - AFTER_DONE_SECONDS), clock)
+    with progress.lock:
+        summary = stream.assembler.finish()
+    return stream.outcome(
+        summary, error_class=error_class, message=broken, started=started, sent_at=t0, now=now
     )
+
+
+def _read_rest(response: requests.Response, until: float, clock: Clock) -> None:
+    """Read what follows [DONE], untimed and unkept: usually just the body's end, which lets
+    the connection go back to the pool. One held open past `until` is closed instead."""
+    with contextlib.suppress(*TIMEOUTS, *NETWORK_ERRORS):
+        for _ in read_chunks(response, until, clock):
+            pass

@@ -73,22 +73,27 @@ class StreamAssembler:
         self._reasoning: list[str] = []
 
     @property
-    def first_token_at(self) -> float | None:
-        """Readable while streaming, for a stream cut by the caller's deadline."""
-        return self._summary.first_token_at
+    def done(self) -> bool:
+        """`data: [DONE]` has arrived: the answer is complete, whatever the connection does."""
+        return self._summary.done
 
     def feed(self, chunk: bytes, at: float) -> None:
         for event in self._parser.feed(chunk):
             self._data(event.data, at)
 
-    def finish(self) -> StreamSummary:
-        self._parser.close()
+    def snapshot(self) -> StreamSummary:
+        """What the stream has said so far, for a stream cut by the caller's deadline; feeding
+        may go on after it."""
         return dataclasses.replace(
             self._summary,
             content="".join(self._content),
             reasoning="".join(self._reasoning),
             cut_mid_event=self._parser.pending,
         )
+
+    def finish(self) -> StreamSummary:
+        self._parser.close()
+        return self.snapshot()
 
     def _data(self, data: str, at: float) -> None:
         summary = self._summary

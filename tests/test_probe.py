@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -11,9 +14,11 @@ import requests
 import responses
 
 from inference_tracker.clock import Clock
+from inference_tracker.cycle import _cut_by_deadline
+from inference_tracker.net import make_session
 from inference_tracker.probe import Limits, Progress, probe
 from inference_tracker.record import Call, Outcome
-from tests.fakes.router import completion
+from tests.fakes.router import FakeRouter, completion
 
 URL = "https://router.test/groq/openai/v1/chat/completions"
 TOKEN = "hf_" + "p" * 34
@@ -225,3 +230,69 @@ def test_the_final_attempt_stays_on_record_for_a_cut_at_the_deadline() -> None:
     assert (outcome.status, outcome.attempts) == (400, 2)
     assert during_pause == [None]  # between attempts: nothing in flight
     assert progress.sent_at is not None and progress.started is not None  # the final one
+
+
+def stream_body(*contents: str) -> bytes:
+    """Server-sent events, one chunk per content delta, no finish_reason (the stream stalls)."""
+    chunks = [{"choices": [{"index": 0, "delta": {"content": text}}]} for text in contents]
+    return b"".join(b"data: " + json.dumps(chunk).encode() + b"\n\n" for chunk in chunks)
+
+
+@responses.activate
+def test_a_stream_cut_at_the_deadline_keeps_its_status_first_token_and_partial_answer() -> None:
+    """The cycle builds the row of a call it cuts from the call's progress: a stream that had
+    begun keeps its status, its time to first token and what it had said."""
+    responses.post(URL, body=stream_body("The ", "answer "), content_type="text/event-stream")
+    progress = Progress()
+    clock = FakeClock()
+    probe(
+        requests.Session(), CALL, TOKEN, limits=Limits(), deadline=1e9,
+        stop=threading.Event(), clock=clock.clock(), progress=progress,
+    )  # fmt: skip
+    cut = _cut_by_deadline(progress, clock.now + 2.5)
+    assert (cut.error_class, cut.error_message) == ("deadline", "cut by the cycle deadline")
+    assert (cut.status, cut.streamed, cut.attempts) == (200, True, 1)
+    assert (cut.ttft_ms, cut.token_span_ms, cut.token_chunks) == (0.0, 0.0, 2)
+    assert cut.duration_ms == pytest.approx(2500.0)
+    assert cut.headers is not None and cut.headers["Content-Type"] == "text/event-stream"
+    assert json.loads(cut.body)["choices"][0]["message"]["content"] == "The answer "
+
+
+@responses.activate
+def test_the_probe_writes_its_progress_under_its_lock() -> None:
+    """The cycle reads a call's progress under that lock: a cut row never pairs one attempt's
+    start with another's send time."""
+    written: list[tuple[str, bool]] = []
+
+    class Watched(Progress):
+        def __setattr__(self, name: str, value: object) -> None:
+            lock = self.__dict__.get("lock")
+            written.append((name, lock is not None and lock.locked()))
+            super().__setattr__(name, value)
+
+    responses.post(URL, status=503)
+    responses.post(URL, body=stream_body("Hi"), content_type="text/event-stream")
+    outcome = probe(
+        requests.Session(), CALL, TOKEN, limits=Limits(), deadline=1e9,
+        stop=threading.Event(), clock=FakeClock().clock(lambda s: None), progress=Watched(),
+    )  # fmt: skip
+    assert outcome.attempts == 2
+    by_the_probe = written[len(dataclasses.fields(Progress)) :]  # after __init__
+    assert {name for name, _ in by_the_probe} >= {"attempts", "started", "sent_at"}
+    assert [name for name, locked in by_the_probe if not locked] == []
+
+
+def test_a_stream_read_to_done_leaves_its_connection_to_the_next_call() -> None:
+    """Reading stops at [DONE], and the body's end that follows is read too: the connection
+    goes back to the pool (a new one would put a handshake into the next call's timings)."""
+    with FakeRouter() as router:
+        body = json.dumps({"model": "m", "stream": True})
+        call = Call("org/m", "p", "m", f"{router.url}/p/v1/chat/completions", body, {})
+        session = make_session(1)
+        for _ in range(2):
+            outcome = probe(
+                session, call, TOKEN, limits=Limits(), deadline=time.monotonic() + 60,
+                stop=threading.Event(),
+            )  # fmt: skip
+            assert (outcome.error_class, outcome.streamed) == ("ok", True)
+    assert len({seen.client_port for seen in router.seen}) == 1

@@ -220,17 +220,28 @@ def test_keep_alive_comments_between_events() -> None:
     assert summary.done
 
 
-def test_first_token_at_is_readable_while_streaming() -> None:
+def test_a_snapshot_is_readable_while_streaming() -> None:
+    """What a stream cut by the caller's deadline had said; reading it changes nothing."""
     assembler = StreamAssembler()
     assembler.feed(event(chunk(role="assistant", content="")), 1.0)
-    assert assembler.first_token_at is None
+    assert assembler.snapshot().first_token_at is None
     assembler.feed(event(chunk(content="a"))[:-1], 2.0)  # the event is not complete yet
-    assert assembler.first_token_at is None
+    early = assembler.snapshot()
+    assert (early.first_token_at, early.content, early.cut_mid_event) == (None, "", True)
     assembler.feed(b"\n" + event(chunk(content="b")), 3.0)
-    assert assembler.first_token_at == 3.0
+    later = assembler.snapshot()
+    assert (later.first_token_at, later.content, later.cut_mid_event) == (3.0, "ab", False)
     assembler.feed(event(chunk(content="c")), 4.0)
-    assert assembler.first_token_at == 3.0
-    assert assembler.finish().last_token_at == 4.0
+    summary = assembler.finish()
+    assert (summary.first_token_at, summary.last_token_at, summary.content) == (3.0, 4.0, "abc")
+
+
+def test_done_is_known_as_soon_as_it_arrives() -> None:
+    assembler = StreamAssembler()
+    assembler.feed(event(chunk("stop", content="Hi")), 1.0)
+    assert not assembler.done
+    assembler.feed(event("[DONE]"), 2.0)
+    assert assembler.done
 
 
 def test_error_event_mid_stream() -> None:

@@ -87,6 +87,7 @@ class Seen:
     headers: dict[str, str]
     body: bytes
     at: float
+    client_port: int = 0  # one port per connection: a kept connection shows as the same port
 
 
 @dataclass
@@ -229,7 +230,9 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
                 self.streaming = json.loads(body).get("stream") is True
             except (ValueError, AttributeError):
                 self.streaming = False
-            router.record(Seen(self.path, dict(self.headers), body, time.monotonic()))
+            router.record(
+                Seen(self.path, dict(self.headers), body, time.monotonic(), self.client_address[1])
+            )
             try:
                 model = str(json.loads(body).get("model", ""))
             except ValueError:
@@ -295,7 +298,9 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
             transfer encoding. `how` shapes it: tokens (a list) or answer (split in words),
             reasoning (a list sent first, under reasoning_key), ttft and interval (seconds),
             usage "chunk" | "last" | "none", keepalive, split (bytes per write), crlf,
-            error_after (tokens), stall_after (tokens), done, finish."""
+            error_after (tokens), stall_after (tokens), cut_after (tokens: then half an event
+            and the body's end), done, finish, hold_after_done (seconds the connection stays
+            open after [DONE])."""
             tokens = how.get("tokens") or _words(how.get("answer", ANSWER))
             reasoning = list(how.get("reasoning", []))
             newline = "\r\n" if how.get("crlf") else "\n"
@@ -309,8 +314,8 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
             timing = {"received": self.received, "first": None, "last": None}
             router.stream_timings.append(timing)
 
-            def event(text: str) -> bool:
-                data = f"{text}{newline}{newline}".encode()
+            def event(text: str, *, ended: bool = True) -> bool:
+                data = (f"{text}{newline}{newline}" if ended else text).encode()
                 step = int(how.get("split", 0)) or len(data)
                 try:
                     for start in range(0, len(data), step):
@@ -359,6 +364,10 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
                 if number == how.get("stall_after"):
                     router.closing.wait(3600)
                     return
+                if number == how.get("cut_after"):
+                    text = chunk(delta)
+                    event(text[: len(text) // 2], ended=False)
+                    return self._end()
                 if not event(chunk(delta)):
                     return
                 now = time.monotonic()
@@ -380,6 +389,8 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
                 event("data: " + json.dumps(body))
             if how.get("done", True):
                 event("data: [DONE]")
+            if router.closing.wait(float(how.get("hold_after_done", 0))):
+                return
             self._end()
 
         def _end(self) -> None:
