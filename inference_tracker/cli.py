@@ -593,6 +593,7 @@ def status(
     """Show whether the tracker and the providers are healthy (local files only, no network)."""
     from inference_tracker import render, report  # lazy: keeps other commands' start-up lean
     from inference_tracker.config import env_file_in_use
+    from inference_tracker.snapshot import read_snapshot
     from inference_tracker.states import Thresholds
 
     with _boundary():
@@ -604,7 +605,7 @@ def status(
         now, hours = CLOCK.wall(), report.WINDOWS[since]
         store = Store(ctx.settings.local_csv_path, ctx.settings.state_folder)  # read only
         # Provider states look back at least a day, whatever the window of the table.
-        snapshot = report.read_snapshot(store, now=now, hours=max(hours, 24))
+        snapshot = read_snapshot(store, now=now, hours=max(hours, 24))
         view = report.SettingsView.from_settings(ctx.settings, env_file_in_use())
         thresholds = Thresholds.from_settings(ctx.settings)
         status = report.build_status(snapshot, view, now=now, hours=hours, thresholds=thresholds)

@@ -32,7 +32,7 @@ from inference_tracker.record import (
     iso_ms,
     summarise,
 )
-from inference_tracker.report import spent_usd
+from inference_tracker.snapshot import spent_usd
 from inference_tracker.store import StateNotSaved, Store
 
 UNIFIED_ROUTE = "/v1/chat/completions"

@@ -28,13 +28,12 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from inference_tracker.errors import StoreError
 from inference_tracker.files import strerror
 from inference_tracker.record import ERROR_CLASSES, NOT_CALLED, Row, parse_iso
-from inference_tracker.report import read_snapshot
+from inference_tracker.snapshot import read_snapshot
 from inference_tracker.states import STATES, ProviderState, Thresholds, provider_states
-from inference_tracker.stats import ProviderStats, provider_stats
+from inference_tracker.stats import WEEK_HOURS, ProviderStats, provider_stats
 from inference_tracker.store import Store
 
 PREFIX = "inference_tracker_"
-WEEK_HOURS = 168
 STATS_HOURS = 1  # the window of the percentiles, speed and answer rate
 
 # name, help, label names.

@@ -41,16 +41,16 @@ from inference_tracker.leaderboard import leaderboard_section, merge_section
 from inference_tracker.logs import EventLog, adopt_library_handlers
 from inference_tracker.record import COLUMNS, ERROR_MESSAGE_LIMIT, Row, Scrubber, iso_ms
 from inference_tracker.render import plural
-from inference_tracker.report import read_snapshot
+from inference_tracker.snapshot import read_snapshot
 from inference_tracker.state import PushNote
 from inference_tracker.states import Thresholds, provider_states
+from inference_tracker.stats import WEEK_HOURS
 from inference_tracker.store import Batch, Store
 
 if TYPE_CHECKING:
     from inference_tracker.hub import Hub, HubLimits
 
 CONFLICT_ATTEMPTS = 5
-WEEK_HOURS = 168
 # An upgrade reads the start of every file of the table once, and downloads and rewrites the
 # old ones: time for that on top of the push's own limit, so a large dataset can be upgraded at
 # all. A Hub that stops answering still fails the push as before: each request stays bounded,

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 from inference_tracker.record import NOT_CALLED, Row, parse_iso
 from inference_tracker.render import plural
-from inference_tracker.stats import UPTIME_MIN_CALLS, in_window, percentile, uptime
+from inference_tracker.stats import UPTIME_MIN_CALLS, WEEK_HOURS, in_window, percentile, uptime
 
 if TYPE_CHECKING:
     from inference_tracker.config import Settings
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 UP, DEGRADED, DOWN, UNKNOWN = "up", "degraded", "down", "unknown"
 STATES = (UP, DEGRADED, DOWN, UNKNOWN)
 
-HISTORY_HOURS = 7 * 24  # the cycles walked, and the window of the latency baseline
 RECENT_HOURS = 1  # the window of the degraded tests
 KNOWN_HOURS = 24  # no counted call in this window: unknown
 LATENCY_MIN_CALLS = 5  # successful calls in the hour for its p95
@@ -90,7 +89,7 @@ def provider_states(
 ) -> dict[str, ProviderState]:
     """Each provider with a call in the last 7 days, by name."""
     by_provider: dict[str, list[Row]] = {}
-    for row in in_window(rows, now=now, hours=HISTORY_HOURS):
+    for row in in_window(rows, now=now, hours=WEEK_HOURS):
         if row.get("error_class", "") in NOT_CALLED:
             continue
         by_provider.setdefault(row.get("provider_name", ""), []).append(row)

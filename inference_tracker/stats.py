@@ -16,6 +16,10 @@ from datetime import datetime, timedelta
 
 from inference_tracker.record import NOT_CALLED, Row, parse_iso
 
+# The longest window: of the states' history and latency baseline, and of what the Prometheus
+# textfile and the leaderboard read.
+WEEK_HOURS = 7 * 24
+
 
 def percentile(values: Sequence[float], p: float) -> float | None:
     """Nearest-rank percentile (0 < p <= 100); None for no values."""

@@ -30,6 +30,7 @@ from inference_tracker.publish import (
     push_pending,
 )
 from inference_tracker.record import COLUMN_TYPES, COLUMNS, Row
+from inference_tracker.snapshot import read_snapshot
 from inference_tracker.store import Store
 from tests.fakes.hub import FakeHub, git_blob_oid
 from tests.helpers import quiet_log
@@ -678,7 +679,6 @@ def test_a_21_column_install_upgrades_without_losing_or_flagging_anything(
     """A live install of the 21-column version: a buffer, a pending batch (a push that failed)
     and an archived one, all of 21 columns. After the upgrade nothing is lost or reported
     damaged, and the next push sends it all in the new layout."""
-    from inference_tracker import report
     from inference_tracker.store import batch_id_for
 
     store = Store(tmp_path / "metrics_buffer.csv", tmp_path / ".tracker")
@@ -692,16 +692,16 @@ def test_a_21_column_install_upgrades_without_losing_or_flagging_anything(
     for path in (store.buffer_path, *store.pending_dir.iterdir(), *store.archive_dir.iterdir()):
         read = read_csv(path)
         assert read.problems == [] and len(read.rows) == 4, path
-    snapshot = report.read_snapshot(store, now=NOW, hours=24)
-    assert snapshot.problems == [] and len(snapshot.rows) == 12
+    snap = read_snapshot(store, now=NOW, hours=24)
+    assert snap.problems == [] and len(snap.rows) == 12
 
     result = push(store, hub)
 
     assert result.rows == 8 and result.batches == 2
     assert_each_once(dataset_rows(hub), pending + buffered)  # every file: the new header
     assert store.pending() == [] and len(store.archived()) == 3
-    snapshot = report.read_snapshot(store, now=NOW, hours=24)
-    assert snapshot.problems == [] and len(snapshot.rows) == 12
+    snap = read_snapshot(store, now=NOW, hours=24)
+    assert snap.problems == [] and len(snap.rows) == 12
 
 
 def test_a_21_column_buffer_takes_new_rows_and_keeps_its_old_ones(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from inference_tracker import render, report, stats
+from inference_tracker import render, report, snapshot, stats
 from inference_tracker.csvfile import encode_rows
 from inference_tracker.record import COLUMNS, CycleSummary, Row, Scrubber, iso_ms
 from inference_tracker.state import ErrorNote, PushNote, State
@@ -211,7 +211,7 @@ def summary(rows: int = 1, started: datetime = NOW - timedelta(minutes=5)) -> Cy
 
 
 def test_snapshot_before_the_first_cycle_is_empty_and_writes_nothing(tmp_path: Path) -> None:
-    snap = report.read_snapshot(make_store(tmp_path), now=NOW, hours=24)
+    snap = snapshot.read_snapshot(make_store(tmp_path), now=NOW, hours=24)
     assert snap.state.cycle_counter == 0
     assert (snap.buffer_rows, snap.pending_batches, snap.pending_rows) == (0, 0, 0)
     assert snap.rows == [] and snap.problems == []
@@ -229,7 +229,7 @@ def test_snapshot_reads_buffer_pending_and_archive(tmp_path: Path) -> None:
         [make_row("archived", at=NOW - timedelta(hours=20))],
         mtime=NOW - timedelta(hours=19),
     )
-    snap = report.read_snapshot(store, now=NOW, hours=24)
+    snap = snapshot.read_snapshot(store, now=NOW, hours=24)
     assert snap.buffer_rows == 2
     assert (snap.pending_batches, snap.pending_rows) == (2, 2)
     assert sorted(r["provider_name"] for r in snap.rows) == [
@@ -247,7 +247,7 @@ def test_a_row_seen_twice_during_a_concurrent_push_counts_once(tmp_path: Path) -
     row = make_row("groq")
     store.append_cycle([row], summary())
     write_batch(store.pending_dir, "p1", [row])  # sealed while status was reading
-    snap = report.read_snapshot(store, now=NOW, hours=24)
+    snap = snapshot.read_snapshot(store, now=NOW, hours=24)
     assert len(snap.rows) == 1
 
 
@@ -258,9 +258,9 @@ def test_archive_files_pushed_before_the_window_are_not_read(tmp_path: Path) -> 
     old.write_bytes(b"garbage that would be a problem if it were read")
     stamp = (NOW - timedelta(days=2)).timestamp()
     os.utime(old, (stamp, stamp))
-    snap = report.read_snapshot(store, now=NOW, hours=24)
+    snap = snapshot.read_snapshot(store, now=NOW, hours=24)
     assert snap.rows == [] and snap.problems == []
-    week = report.read_snapshot(store, now=NOW, hours=168)
+    week = snapshot.read_snapshot(store, now=NOW, hours=168)
     assert week.problems and "old.csv" in week.problems[0]
 
 
@@ -269,7 +269,7 @@ def test_damaged_buffer_is_reported_and_the_whole_rows_still_count(tmp_path: Pat
     store.append_cycle([make_row("a"), make_row("b")], summary(2))
     with store.buffer_path.open("ab") as buffer:
         buffer.write(b"2025-06-01T11:55:00.000Z,torn-row\r\n")
-    snap = report.read_snapshot(store, now=NOW, hours=24)
+    snap = snapshot.read_snapshot(store, now=NOW, hours=24)
     assert snap.buffer_rows == 2
     assert len(snap.rows) == 2
     assert len(snap.problems) == 1
@@ -279,7 +279,7 @@ def test_damaged_buffer_is_reported_and_the_whole_rows_still_count(tmp_path: Pat
 def test_buffer_of_another_layout_is_reported(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     store.buffer_path.write_text("timestamp,model,provider\r\n1,2,3\r\n")
-    snap = report.read_snapshot(store, now=NOW, hours=24)
+    snap = snapshot.read_snapshot(store, now=NOW, hours=24)
     assert snap.buffer_rows == 0
     assert snap.problems == [
         f"{store.buffer_path}: header is not the expected {len(COLUMNS)} columns",
@@ -290,7 +290,7 @@ def test_unreadable_state_is_reported_as_recovered(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     store.append_cycle([make_row()], summary())
     store.state_file.write_text("{not json")
-    snap = report.read_snapshot(store, now=NOW, hours=24)
+    snap = snapshot.read_snapshot(store, now=NOW, hours=24)
     assert snap.state.cycle_counter == 1
     assert any("state.json" in p and "rebuilt" in p for p in snap.problems)
     assert store.state_file.read_text() == "{not json"  # status never repairs, only reports
@@ -300,7 +300,7 @@ def test_a_batch_folder_that_cannot_be_listed_is_a_problem(tmp_path: Path) -> No
     store = make_store(tmp_path)
     store.state_dir.mkdir()
     store.pending_dir.write_text("a file where a folder should be")
-    snap = report.read_snapshot(store, now=NOW, hours=24)
+    snap = snapshot.read_snapshot(store, now=NOW, hours=24)
     assert len(snap.problems) == 1 and "pending: cannot list" in snap.problems[0]
 
 
@@ -370,8 +370,8 @@ PROVIDER_KEYS = {
 
 
 def status_of(state: State, rows: list[Row] | None = None, **snap: Any) -> dict[str, Any]:
-    snapshot = report.Snapshot(state=state, rows=rows or [], **snap)
-    return report.build_status(snapshot, SETTINGS, now=NOW, hours=24)
+    read = snapshot.Snapshot(state=state, rows=rows or [], **snap)
+    return report.build_status(read, SETTINGS, now=NOW, hours=24)
 
 
 def test_status_json_shape() -> None:
