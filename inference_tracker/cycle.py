@@ -22,6 +22,7 @@ from inference_tracker.logs import EventLog
 from inference_tracker.probe import Limits, Progress, probe
 from inference_tracker.providers import ProviderMap
 from inference_tracker.record import (
+    NOT_CALLED,
     Call,
     CycleSummary,
     Outcome,
@@ -187,6 +188,8 @@ def run_cycle(
         )
         for call, outcome in result.outcomes
     ]
+    if settings.max_daily_spend_usd is not None:
+        _warn_unseen_spend(rows, log)
     summary = summarise(
         rows,
         iso_ms(began.wall),
@@ -210,6 +213,24 @@ def _stored(row: Row, outcome: Outcome, cap: int, scrub: Scrubber) -> Row:
     if outcome.streamed and len(outcome.body) > cap:
         row["response_body_raw"] = body_text(outcome.body[:cap], len(outcome.body) - cap, scrub)
     return row
+
+
+def _warn_unseen_spend(rows: list[Row], log: EventLog) -> None:
+    """The spending cap counts cost_usd, known only with both prices and the usage: a call that
+    produced tokens without it is spending the cap cannot see (as when the catalog came late
+    or lists no price for the pair)."""
+    unseen = [
+        row
+        for row in rows
+        if row["error_class"] not in NOT_CALLED and row["completion_tokens"] and not row["cost_usd"]
+    ]
+    if unseen:
+        log.warning(
+            "spend_unknown",
+            calls=len(unseen),
+            detail="no price (router catalog) or no usage for these calls: MAX_DAILY_SPEND_USD"
+            " does not count what they cost",
+        )
 
 
 def _over_budget(store: Store, cap: float | None, now: datetime) -> str | None:

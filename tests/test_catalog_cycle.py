@@ -162,6 +162,22 @@ def test_the_spending_cap_at_below_and_above(
         assert {r["error_class"] for r in rows} == {"ok"}
 
 
+def test_a_cap_that_cannot_see_a_cost_says_so(
+    router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cap counts cost_usd, known only with a price for both sides: calls without one are
+    spending the cap cannot see, and the log says how many."""
+    monkeypatch.setenv("MAX_DAILY_SPEND_USD", "1")
+    router.world.catalog = catalog({("org/m", "novita"): FULL})  # groq: no price at all
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 0, result.stderr
+    [warning] = [json.loads(line) for line in result.stderr.splitlines()
+                 if "spend_unknown" in line]  # fmt: skip
+    assert warning["calls"] == 1 and "MAX_DAILY_SPEND_USD" in warning["detail"]
+    monkeypatch.delenv("MAX_DAILY_SPEND_USD")  # no cap: nothing to warn about
+    assert "spend_unknown" not in run_cli("collect", "--no-push").stderr
+
+
 def test_status_shows_the_money_spent_and_measured_against_advertised(
     router: FakeRouter, tmp_path: Path
 ) -> None:
