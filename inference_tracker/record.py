@@ -262,17 +262,18 @@ def read_completion(body: bytes) -> Completion | None:
     return Completion(
         # Only `content` is the answer: reasoning_content / reasoning never are.
         answer=answer_text(message.get("content")),
-        prompt_tokens=_count(usage.get("prompt_tokens")),
-        completion_tokens=_count(usage.get("completion_tokens")),
+        prompt_tokens=whole_count(usage.get("prompt_tokens")),
+        completion_tokens=whole_count(usage.get("completion_tokens")),
         finish_reason=reason if isinstance(reason, str) else None,
-        reasoning_tokens=_count(details.get("reasoning_tokens"))
+        reasoning_tokens=whole_count(details.get("reasoning_tokens"))
         if isinstance(details, dict)
         else None,
     )
 
 
-def _count(value: Any) -> int | None:
-    """A token count: a whole number >= 0, also when sent as a float (20.0)."""
+def whole_count(value: Any) -> int | None:
+    """A count (tokens, a timestamp): a whole number >= 0, also when sent as a float (20.0);
+    None for anything else."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from inference_tracker.record import whole_count
 from inference_tracker.sse import SSEParser
 
 
@@ -116,15 +117,15 @@ class StreamAssembler:
         if not summary.model and isinstance(chunk.get("model"), str):
             summary.model = chunk["model"]
         if summary.created is None:
-            summary.created = _count(chunk.get("created"))
+            summary.created = whole_count(chunk.get("created"))
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             details = usage.get("completion_tokens_details")
             summary.has_usage = True
-            summary.prompt_tokens = _count(usage.get("prompt_tokens"))
-            summary.completion_tokens = _count(usage.get("completion_tokens"))
+            summary.prompt_tokens = whole_count(usage.get("prompt_tokens"))
+            summary.completion_tokens = whole_count(usage.get("completion_tokens"))
             summary.reasoning_tokens = (
-                _count(details.get("reasoning_tokens")) if isinstance(details, dict) else None
+                whole_count(details.get("reasoning_tokens")) if isinstance(details, dict) else None
             )
         choices = chunk.get("choices")
         if isinstance(choices, list) and self._choices(choices):
@@ -176,12 +177,3 @@ def _message(error: object) -> str:
     if isinstance(error, dict):
         error = error.get("message")
     return error if isinstance(error, str) else ""
-
-
-def _count(value: object) -> int | None:
-    """A token count: a non-negative int (20.0 counts as 20), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return value if isinstance(value, int) and value >= 0 else None
