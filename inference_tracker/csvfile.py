@@ -57,6 +57,9 @@ def encode_rows(rows: Iterable[Row], *, header: bool) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+CURRENT_HEADER = encode_rows([], header=True)  # how a file in the current layout begins
+
+
 def layout_width(header: Iterable[str]) -> int | None:
     """How many of our columns a header holds when it is a layout of ours (all of COLUMNS, or
     a start of them at least as long as the original tool's); None for any other header."""

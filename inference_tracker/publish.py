@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from inference_tracker import __version__
 from inference_tracker.clock import Clock
 from inference_tracker.config import CARD_PATH, Settings
-from inference_tracker.csvfile import decode_rows, encode_rows
+from inference_tracker.csvfile import CURRENT_HEADER, decode_rows, encode_rows
 from inference_tracker.dataset import (
     HEADER_PEEK,
     LayoutError,
@@ -168,7 +168,8 @@ def push_pending(
             on_retry=lambda what: log.warning("hub_retry", request=what),
         )
 
-        board = _leaderboard(store, destination.probe_id, now, thresholds, log)
+        pending = [row for one in loaded for row in one.rows]
+        board = _leaderboard(store, pending, destination.probe_id, now, thresholds, log)
 
         def attempt() -> tuple[str | None, int, int]:
             if destination.shard_mode:
@@ -235,12 +236,16 @@ def _create(hub: Hub, destination: Destination, log: EventLog) -> None:
 
 def _load(batch: Batch, log: EventLog) -> Loaded:
     """A pending batch as it goes to the Hub: every readable row, in the current layout (a batch
-    sealed before the columns grew gets them, empty; a batch sealed now is its file as is)."""
-    read = decode_rows(batch.path.read_bytes(), str(batch.path))
+    sealed before the columns grew gets them, empty; a whole batch in the current layout is
+    its file as is: encode_rows wrote it)."""
+    data = batch.path.read_bytes()
+    read = decode_rows(data, str(batch.path))
     if read.problems:
         log.warning(
             "batch_damaged", batch=batch.id, problems=read.problems[:5], rows=len(read.rows)
         )  # push what can be read; the file stays archived
+    elif data.startswith(CURRENT_HEADER):
+        return Loaded(batch, read.rows, data)
     return Loaded(batch, read.rows, encode_rows(read.rows, header=True))
 
 
@@ -310,14 +315,19 @@ def _upgrades(
 
 
 def _leaderboard(
-    store: Store, probe_id: str, now: datetime, thresholds: Thresholds | None, log: EventLog
+    store: Store,
+    pending: list[Row],
+    probe_id: str,
+    now: datetime,
+    thresholds: Thresholds | None,
+    log: EventLog,
 ) -> str:
     """This probe's live section of the dataset card: its providers over 24 h and 7 d, from
-    the rows on disk (the buffer just sealed, pending batches and the archive). It is a view
+    the rows on disk (the pending batches' rows, read already, and the archive). It is a view
     of the rows: when it cannot be built, even by a bug, the rows go without it (the card
     keeps the section it has) and the log says why."""
     try:
-        snap = read_snapshot(store, now=now, hours=WEEK_HOURS)
+        snap = read_snapshot(store, now=now, hours=WEEK_HOURS, pending=pending)
         states = provider_states(snap.rows, now=now, thresholds=thresholds or Thresholds())
         return leaderboard_section(snap.rows, probe_id=probe_id, states=states, now=now)
     except Exception as exc:

@@ -4,6 +4,7 @@ and the archive. Read by status (report.py), the spending cap (cycle.py), the le
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -28,11 +29,15 @@ class Snapshot:
     oldest_unpushed: str | None = None  # the first cycle of the rows not yet pushed
 
 
-def read_snapshot(store: Store, *, now: datetime, hours: int) -> Snapshot:
+def read_snapshot(
+    store: Store, *, now: datetime, hours: int, pending: Sequence[Row] | None = None
+) -> Snapshot:
     """Read state, buffer, pending batches and the archive files that can hold rows of the window.
 
     Files are read in the direction rows move (buffer, then pending, then archive), so a push
     running meanwhile can make a row appear twice (dropped here by its key) but never vanish.
+    A push, which holds the pending batches' rows already (and the lock that keeps them as
+    they are), passes them as `pending`: they are not read twice.
     """
     snap = Snapshot(state=store.read_state(), failure=store.last_failure())
     for folder in (store.buffer_path.parent, store.state_dir):
@@ -57,9 +62,12 @@ def read_snapshot(store: Store, *, now: datetime, hours: int) -> Snapshot:
         return len(read.rows)
 
     snap.buffer_rows = take(read_csv(store.buffer_path))
-    for path in batch_files(store.pending_dir, snap.problems):
-        snap.pending_batches += 1
-        snap.pending_rows += take(read_csv(path))
+    if pending is not None:
+        snap.pending_rows = take(RowsRead(rows=list(pending)))
+    else:
+        for path in batch_files(store.pending_dir, snap.problems):
+            snap.pending_batches += 1
+            snap.pending_rows += take(read_csv(path))
     unpushed = [row.get("cycle_timestamp_iso", "") for row in snap.rows]
     snap.oldest_unpushed = min(unpushed) if unpushed else None
     # An archive file's mtime is when it was pushed; its rows are all older than that.

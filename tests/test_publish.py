@@ -357,6 +357,19 @@ def test_first_push_writes_a_dataset_card_that_reads_every_shard(
     assert "<!-- inference-tracker:leaderboard:test-probe:start -->" in text
 
 
+def test_the_leaderboard_counts_the_rows_pushed_and_the_archived_ones_each_once(
+    store: Store, hub: FakeHub
+) -> None:
+    collect(store, 0, 1)
+    push(store, hub)  # cycle 0 is archived
+    collect(store, 1, 2)
+    push(store, hub)  # cycles 1 and 2 are the pending rows, read once for the push
+    text = (hub.file(REPO, "README.md") or b"").decode()
+    section = text.split("#### Last 7 days")[1]
+    for provider in ("groq", "together"):
+        assert f"| {provider} | up | 6 |" in section, section  # 3 cycles x 2 models
+
+
 def card_meta(text: str) -> dict[str, Any]:
     import yaml
 
