@@ -103,14 +103,15 @@ class Estimate:
     per_call: list[float | None]  # by call, in the plan's order; None without both prices
     cycle_usd: float  # the priced calls' sum
     unpriced: list[str]  # "provider (model)" of the calls without a price
+    priced: int  # calls made with a price (a pair skipped on purpose costs 0 but is not one)
 
     def per_day_usd(self, interval_seconds: float) -> float:
         return self.cycle_usd * 86400 / interval_seconds
 
     @property
     def known(self) -> bool:
-        """False when no call has a price: the worst case is unknown, not $0."""
-        return not self.unpriced or len(self.unpriced) < len(self.per_call)
+        """False when calls are made and none has a price: the worst case is unknown, not $0."""
+        return self.priced > 0 or not self.unpriced
 
 
 def worst_case(
@@ -126,7 +127,10 @@ def worst_case(
         per_call.append(cost)
         if cost is None:
             unpriced.append(f"{pair.provider_name} ({pair.model_id})")
-    return Estimate(per_call, sum(c for c in per_call if c is not None), unpriced)
+    priced = sum(
+        1 for cost, made in zip(per_call, called, strict=True) if made and cost is not None
+    )
+    return Estimate(per_call, sum(c for c in per_call if c is not None), unpriced, priced)
 
 
 GRACE_SECONDS = 1.0  # how long a catalog not in when the calls are done is waited for

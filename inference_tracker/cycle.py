@@ -222,7 +222,9 @@ def _warn_unseen_spend(rows: list[Row], log: EventLog) -> None:
     unseen = [
         row
         for row in rows
-        if row["error_class"] not in NOT_CALLED and row["completion_tokens"] and not row["cost_usd"]
+        if row["error_class"] not in NOT_CALLED
+        and (row["prompt_tokens"] or row["completion_tokens"])
+        and not row["cost_usd"]
     ]
     if unseen:
         log.warning(

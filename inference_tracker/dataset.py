@@ -348,9 +348,8 @@ def upgraded_csv(data: bytes) -> bytes | None:
     layout = rows_in_our_layout(data)
     if layout is None:
         return None
-    records = list(csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline="")))
     _, rows = layout
-    if len(rows) != len(records) - 1:
+    if len(rows) != record_count(data):
         return None
     return encode_rows(rows, header=True)
 

@@ -56,16 +56,24 @@ def probe_folder(folder: Path) -> None:
             probe.unlink()
 
 
-def why_unusable(folder: Path) -> str | None:
-    """Why files could not be written in `folder` (or the folder made), without writing
-    anything; None when nothing stands in the way that can be seen from outside."""
+def why_blocked(folder: Path) -> str | None:
+    """What stands in the way of `folder` for every user: a file where a folder should be, a
+    broken link; None when nothing does."""
     existing = folder
     while not existing.exists() and existing != existing.parent:
         if existing.is_symlink():
             return f"{existing} is a broken link"
         existing = existing.parent
-    if not existing.is_dir():
-        return f"{existing} is not a folder"
+    return None if existing.is_dir() else f"{existing} is not a folder"
+
+
+def why_unusable(folder: Path) -> str | None:
+    """Why files could not be written in `folder` (or the folder made) by this user, without
+    writing anything; None when nothing stands in the way that can be seen from outside."""
+    blocked = why_blocked(folder)
+    if blocked is not None:
+        return blocked
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"{existing} is not writable"
     try:

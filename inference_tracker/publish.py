@@ -274,7 +274,7 @@ def _upkeep(
     if leaderboard:  # this probe's section; every other probe's stays as it is
         merged_card = merge_section(merged_card, destination.probe_id, leaderboard)
     merged = merged_card.encode()
-    if merged != raw:
+    if merged and merged != raw:  # never an empty card where there was none
         files[CARD_PATH] = merged
     return files, len(files) - (CARD_PATH in files)
 

@@ -402,7 +402,11 @@ def advertised_figure(value: Any) -> float | None:
     numbers); None for anything else."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) and value >= 0 else None
+    try:
+        number = float(value)  # an int past a float's range raises
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def cost_usd(prompt: int | None, completion: int | None, advertised: Advertised) -> float | None:

@@ -278,11 +278,10 @@ def _cost_lines(estimate: Estimate, interval_s: float, width: int | None) -> str
             " (neither the router's catalog nor the listing gave one)."
         )
         return "\n".join(textwrap.wrap(text, width)) + "\n"
-    priced = len(estimate.per_call) - len(estimate.unpriced)
     text = (
         f"Worst case (every call answers MAX_TOKENS_DEFAULT tokens): ${estimate.cycle_usd:.4f}"
         f" a cycle, ${estimate.per_day_usd(interval_s):.2f} a day at one cycle every"
-        f" {interval_s:g} s ({plural(priced, 'call')} priced)."
+        f" {interval_s:g} s ({plural(estimate.priced, 'call')} priced)."
     )
     if estimate.unpriced:
         text += f" No price for {plural(len(estimate.unpriced), 'call')}: "

@@ -14,13 +14,13 @@ from inference_tracker.render import ago, plural, span
 from inference_tracker.snapshot import Snapshot
 from inference_tracker.state import ErrorNote
 from inference_tracker.states import ProviderState, Thresholds, provider_states
-from inference_tracker.stats import ProviderStats, in_window, numbers, provider_stats
+from inference_tracker.stats import WEEK_HOURS, ProviderStats, in_window, numbers, provider_stats
 
 if TYPE_CHECKING:
     from inference_tracker.config import Settings
 
 # --since values and the hours they stand for.
-WINDOWS = {"1h": 1, "6h": 6, "24h": 24, "7d": 168}
+WINDOWS = {"1h": 1, "6h": 6, "24h": 24, "7d": WEEK_HOURS}
 STALE_AFTER_INTERVALS = 2
 
 # --- the status object ------------------------------------------------------------------------
@@ -119,9 +119,12 @@ def _health(
     snap: Snapshot, settings: SettingsView, error: ErrorNote | None, now: datetime
 ) -> Health:
     health = Health()
+    # Access and free space are judged as the user running status, who may not be cron's
+    # (a monitoring agent): only what stands in every user's way makes the tracker unhealthy.
     for why in snap.unusable:
         health.warnings.append(f"storage: {why}: the next cycle cannot store its rows")
-        health.faults.append(health.warnings[-1])
+        if why in snap.blocked:
+            health.faults.append(health.warnings[-1])
     cycle = snap.state.last_cycle
     failed = _cycle_failure(error, cycle)
     if error is not None and error.where in ("store", "state") and failed is not None:

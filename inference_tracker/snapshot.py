@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from inference_tracker.csvfile import RowsRead, read_csv
-from inference_tracker.files import why_unusable
+from inference_tracker.files import why_blocked, why_unusable
 from inference_tracker.record import ROW_KEY, Row
 from inference_tracker.state import ErrorNote, State
 from inference_tracker.stats import in_window, numbers
@@ -25,6 +25,7 @@ class Snapshot:
     rows: list[Row] = field(default_factory=list)  # buffer, pending and archive, each row once
     problems: list[str] = field(default_factory=list)
     unusable: list[str] = field(default_factory=list)  # why a storage folder takes no file
+    blocked: list[str] = field(default_factory=list)  # those of them true for every user
     failure: ErrorNote | None = None  # what last_failure.json holds (state.json could not)
     oldest_unpushed: str | None = None  # the first cycle of the rows not yet pushed
 
@@ -44,6 +45,8 @@ def read_snapshot(
         why = why_unusable(folder)
         if why is not None and why not in snap.unusable:
             snap.unusable.append(why)
+            if why == why_blocked(folder):
+                snap.blocked.append(why)
     recovered = snap.state.recovered
     if recovered is not None:
         snap.problems.append(

@@ -19,7 +19,7 @@ from inference_tracker.errors import ListingError
 from inference_tracker.logs import EventLog
 from inference_tracker.record import Advertised, cost_usd
 from tests.fakes.router import FakeRouter, World, catalog
-from tests.test_hostile_listing import late_trickling_server
+from tests.fakes.slow_server import BEFORE_A_RESTART, LATE, LIMIT, late_trickling_server
 
 FULL = {
     "provider": "novita", "status": "live", "context_length": 163840,
@@ -128,13 +128,13 @@ def test_fetch_failures_are_listing_errors(
 def test_a_late_trickling_catalog_fails_within_its_time_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("inference_tracker.catalog.CATALOG_TIMEOUT_SECONDS", 3.0)
-    with late_trickling_server(late=2.5) as base:
+    monkeypatch.setattr("inference_tracker.catalog.CATALOG_TIMEOUT_SECONDS", LIMIT)
+    with late_trickling_server(late=LATE) as base:
         began = time.monotonic()
         with pytest.raises(ListingError, match=r"^router catalog from .* did not arrive whole"):
             fetch_catalog(requests.Session(), base, USER_AGENT)
         took = time.monotonic() - began
-    assert took < 5  # about 3 s; restarting the limit at the headers takes 2.5 + 3 s at least
+    assert took < BEFORE_A_RESTART
 
 
 def test_a_catalog_not_in_when_the_calls_are_done_is_not_waited_for() -> None:

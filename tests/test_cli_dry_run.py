@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -337,11 +338,20 @@ def test_the_table_shows_the_worst_case_in_words(router: FakeRouter, tmp_path: P
     body = json.dumps({"model": "x"})
     calls = [Call("org/a", "groq", "x", "https://r/groq/v1", body, {})] * 2
     text = render_plan(calls, table=True, base_url="https://r", width=80,
-                       estimate=Estimate([0.002, None], 0.002, ["together (org/a)"]), interval_s=300)  # fmt: skip
+                       estimate=Estimate([0.002, None], 0.002, ["together (org/a)"], 1), interval_s=300)  # fmt: skip
     said = " ".join(text.split())
     assert "Worst case (every call answers MAX_TOKENS_DEFAULT tokens): $0.0020 a cycle" in said
     assert "$0.58 a day at one cycle every 300 s (1 call priced)" in said
     assert "No price for 1 call: together (org/a)." in said
+
+
+def worst_case_of(calls: list[tuple[Any, float | None]]) -> Any:
+    from inference_tracker.catalog import Estimate
+
+    per_call = [cost for _, cost in calls]
+    unpriced = [f"{call.provider_name} ({call.model_id})" for call, cost in calls if cost is None]
+    priced = sum(1 for call, cost in calls if cost is not None and not call.skip_reason)
+    return Estimate(per_call, 0.0, unpriced, priced)
 
 
 def test_with_no_price_at_all_the_worst_case_is_unknown_not_zero(router: FakeRouter) -> None:
@@ -351,12 +361,18 @@ def test_with_no_price_at_all_the_worst_case_is_unknown_not_zero(router: FakeRou
 
     body = json.dumps({"model": "x"})
     calls = [Call("org/a", "groq", "x", "https://r/groq/v1", body, {})] * 2
-    unpriced = Estimate([None, None], 0.0, ["groq (org/a)", "together (org/a)"])
+    unpriced = Estimate([None, None], 0.0, ["groq (org/a)", "together (org/a)"], priced=0)
     text = render_plan(calls, table=True, base_url="https://r", width=80,
                        estimate=unpriced, interval_s=300)  # fmt: skip
     said = " ".join(text.split())
     assert "$0" not in said
     assert "Worst case: unknown, no price for any of the 2 calls" in said
+    # A pair skipped on purpose costs nothing, but is not a price either.
+    skipped = Call("org/a", "fal-ai", "x", "https://r/fal-ai/v1", body, {}, skip_reason="no chat")
+    with_skip = worst_case_of([(calls[0], None), (calls[1], None), (skipped, 0.0)])
+    said = " ".join(render_plan([*calls, skipped], table=True, base_url="https://r", width=80,
+                                estimate=with_skip, interval_s=300).split())  # fmt: skip
+    assert "$0" not in said and "unknown, no price for any of the 2 calls" in said
     result = run_cli("collect", "--dry-run")  # the fake router has no catalog, no prices
     [logged] = [json.loads(line) for line in result.stderr.splitlines() if "worst_case" in line]
     assert logged["cycle_usd"] is None and logged["day_usd"] is None

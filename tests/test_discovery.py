@@ -21,8 +21,8 @@ from inference_tracker.discovery import (
     read_models_file,
 )
 from inference_tracker.errors import ConfigError
+from tests.fakes.slow_server import BEFORE_A_RESTART, LATE, LIMIT, late_trickling_server
 from tests.helpers import quiet_log
-from tests.test_hostile_listing import late_trickling_server
 
 URL = "https://hub.test/models-json?inference_provider=all&pipeline_tag=text-generation"
 FAR = 1e12  # a deadline that never comes
@@ -210,19 +210,19 @@ def test_fetch_failures_are_listing_errors(kwargs: dict[str, Any], message: str)
         fetch_models(requests.Session(), URL, 5, USER_AGENT, FAR)
 
 
-@pytest.mark.parametrize(("deadline", "page_limit"), [(3.0, 30.0), (FAR, 3.0)])
+@pytest.mark.parametrize(("deadline", "page_limit"), [(LIMIT, 30.0), (FAR, LIMIT)])
 def test_headers_and_body_share_one_time_limit(
     monkeypatch: pytest.MonkeyPatch, deadline: float, page_limit: float
 ) -> None:
     """Whichever comes first, the cycle's deadline or the page's own limit, bounds the whole
-    fetch: headers 2.5 s in leave the trickling body 0.5 s, not a fresh 3 s."""
+    fetch: headers LATE seconds in leave the trickling body what is left, not a fresh LIMIT."""
     monkeypatch.setattr("inference_tracker.discovery.LISTING_TIMEOUT_SECONDS", page_limit)
-    with late_trickling_server(late=2.5) as base:
+    with late_trickling_server(late=LATE) as base:
         began = time.monotonic()
         with pytest.raises(ListingError, match="did not arrive whole within"):
             fetch_models(requests.Session(), base + "/m", 5, USER_AGENT, began + deadline)
         took = time.monotonic() - began
-    assert took < 5  # about 3 s; restarting the limit at the headers takes 2.5 + 3 s at least
+    assert took < BEFORE_A_RESTART
 
 
 def test_models_file(tmp_path: Path) -> None:

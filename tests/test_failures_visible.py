@@ -233,6 +233,29 @@ def test_status_finds_a_storage_folder_it_could_not_use(
     assert result.stdout.startswith("FAIL: ") and "not a folder" in result.stdout
 
 
+def test_a_folder_this_user_cannot_write_is_a_warning_not_a_fault(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A monitoring agent often runs as another user than cron: what it cannot write, cron may.
+    (os.access is answered for the folder, so the test holds when run as root too.)"""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setenv("LOCAL_CSV_PATH", str(locked / "buf.csv"))
+    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+    real_access = os.access
+
+    def access(path: Any, mode: int, **kwargs: Any) -> bool:
+        return Path(path) != locked and real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    status = status_json()
+    check = run_cli("status", "--check")
+    monkeypatch.undo()
+    assert any("not writable" in w for w in status["warnings"]), status["warnings"]
+    assert status["faults"] == [] and status["healthy"]
+    assert check.exit_code == 0, check.stdout
+
+
 # --- status --check ----------------------------------------------------------------------------
 
 

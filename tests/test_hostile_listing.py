@@ -3,60 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from inference_tracker.csvfile import read_csv
 from tests.fakes.router import FakeRouter, World, listing
+from tests.fakes.slow_server import BEFORE_A_RESTART, LATE, LIMIT, late_trickling_server
 from tests.helpers import error_of, run_cli
 
 TOKEN = "hf_" + "H0st" * 9
-
-
-@contextmanager
-def late_trickling_server(late: float) -> Iterator[str]:
-    """The base URL of a server whose every answer sends its headers `late` seconds after the
-    request, then its body a byte every 0.1 s for ever: each read is quick, the whole never
-    comes. A fetch whose time limit restarts at the headers overruns it by `late`."""
-    stop = threading.Event()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            if stop.wait(late):
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(10**9))
-            self.end_headers()
-            while not stop.wait(0.1):
-                try:
-                    self.wfile.write(b" ")
-                except OSError:  # the client gave up
-                    return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        stop.set()
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -140,15 +98,15 @@ def test_ten_thousand_models(
 def test_a_late_trickling_listing_cannot_hold_the_cycle_past_its_deadline(
     router: FakeRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CYCLE_DEADLINE_SECONDS", "3")
-    with late_trickling_server(late=2.5) as base:
+    monkeypatch.setenv("CYCLE_DEADLINE_SECONDS", str(LIMIT))
+    with late_trickling_server(late=LATE) as base:
         monkeypatch.setenv("MODELS_API_URL", base + "/models-json")
         began = time.monotonic()
         result = run_cli("collect", "--no-push")
         took = time.monotonic() - began
-    # Headers at 2.5 s leave the body 0.5 s: the run ends near 3 s, its start-up included.
-    # A budget restarted at the headers ends after 2.5 + 3 s; the whole body, never.
-    assert took < 5
+    # Headers at LATE leave the body LIMIT - LATE: the run ends near LIMIT, its start-up
+    # included. A budget restarted at the headers ends after LATE + LIMIT; the whole body, never.
+    assert took < BEFORE_A_RESTART
     assert result.exit_code == 1
     assert "model listing from" in error_of(result) and "did not arrive whole" in result.stderr
     assert router.seen == []

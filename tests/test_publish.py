@@ -627,6 +627,27 @@ def test_a_leaderboard_that_cannot_be_built_never_holds_the_rows_back(
     assert "inference-tracker:leaderboard" not in (hub.file(REPO, "README.md") or b"").decode()
 
 
+def test_no_empty_card_is_written_where_there_was_none(
+    store: Store, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that cannot be upgraded keeps the card from declaring our columns; with no card
+    before and no leaderboard section to add, there is nothing to write."""
+    from inference_tracker import publish
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("a bug in the leaderboard")
+
+    monkeypatch.setattr(publish, "leaderboard_section", broken)
+    torn = old_layout(cycle_rows(40), 21) + b"2026-11-27T13:25:00.000Z,torn\r\n"
+    hub.commit_files(REPO, {"data/2026-11-27/old-probe-x.csv": torn})
+    expected = collect(store, 0, 1)
+    result = push(store, hub)
+    assert hub.file(REPO, "README.md") is None
+    assert (
+        result.rows == len(expected) and hub.file(REPO, "data/2026-11-27/old-probe-x.csv") == torn
+    )
+
+
 def test_conflicting_commits_are_tried_again_after_growing_random_pauses(
     store: Store, hub: FakeHub
 ) -> None:
@@ -635,8 +656,9 @@ def test_conflicting_commits_are_tried_again_after_growing_random_pauses(
     pauses: list[float] = []
     collect(store, 0, 1)
     hub.fail("commit", 412, times=None)
+    roomy = HubLimits(total_seconds=600.0, request_seconds=5.0)  # every pause fits, however slow
     with pytest.raises(PushError):
-        push(store, hub, clock=Clock(sleep=pauses.append))
+        push(store, hub, limits=roomy, clock=Clock(sleep=pauses.append))
     assert len(pauses) == 4  # between the 5 attempts, none after the last
     assert all(0.5 * n <= pause <= 1.5 * n for n, pause in enumerate(pauses, 1)), pauses
     assert len(set(pauses)) == 4, pauses

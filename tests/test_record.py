@@ -13,6 +13,7 @@ from inference_tracker.record import (
     Call,
     Outcome,
     Scrubber,
+    advertised_figure,
     build_row,
     canonical_value,
     error_summary,
@@ -527,3 +528,14 @@ def test_every_value_build_row_writes_is_canonical_for_its_column() -> None:
 )
 def test_output_speed(tokens: int | None, span_ms: float | None, speed: float | None) -> None:
     assert output_speed(tokens, span_ms) == speed
+
+
+@pytest.mark.parametrize(
+    ("value", "figure"),
+    [(55.5, 55.5), (3, 3.0), (0, 0.0), (-1, None), (True, None), ("5", None), (None, None),
+     (float("inf"), None), (float("nan"), None), (10**400, None)],
+)  # fmt: skip
+def test_an_advertised_figure_is_a_finite_non_negative_number(
+    value: object, figure: object
+) -> None:
+    assert advertised_figure(value) == figure
