@@ -107,6 +107,12 @@ class Router:
             data: list[dict[str, Any]] = json.load(answer)
             return data
 
+    def stats(self) -> dict[str, int]:
+        """Connections accepted so far, and how many of them the client reset."""
+        with urllib.request.urlopen(f"{self.url}/_bench/stats", timeout=10) as answer:  # noqa: S310
+            data: dict[str, int] = json.load(answer)
+            return data
+
 
 @contextlib.contextmanager
 def fake_router(spec: dict[str, Any]) -> Iterator[Router]:
@@ -259,7 +265,8 @@ SAMPLE_PROVIDERS = ("groq", "together", "novita", "nscale", "cerebras", "firewor
 
 
 def sample_cycle(start: datetime, n: int, models: int = 5) -> list[dict[str, str]]:
-    """The rows of one cycle: `models` models x 6 providers, one in seven an HTTP 503."""
+    """The rows of one cycle: `models` models x 6 providers, one in seven an HTTP 503, the
+    others streamed answers with a TTFT and a token span (as the tracker's default leaves them)."""
     sys.path.insert(0, str(REPO))  # for tests.fakes
     from inference_tracker.record import Call, Outcome, Scrubber, build_row
     from tests.fakes.router import completion
@@ -287,6 +294,10 @@ def sample_cycle(start: datetime, n: int, models: int = 5) -> list[dict[str, str
                 attempts=1,
                 started=start,
                 duration_ms=150.0 + 40 * i + n % 13,
+                streamed=ok,
+                ttft_ms=60.0 + 25 * i + n % 17 if ok else None,
+                token_span_ms=80.0 + 30 * i + n % 11 if ok else None,
+                token_chunks=42 if ok else 0,
             )
             rows.append(
                 build_row(

@@ -3,9 +3,12 @@
 The concurrency bound is 2000 / 64 x 0.2 s = 6.25 s; the target is a cycle under twice that
 (12.5 s), peak memory under 300 MB, and a row with error_class=ok for every call. 15 of the 20
 providers have a route in providers.toml, 5 go through the unified route. The fake router runs
-in its own process. The listing is one page of 100 models, served by the fake.
+in its own process. The listing is one page of 100 models, served by the fake. Calls are
+streamed (the tracker's default): after the latency the fake streams the answer's 9 words at
+once, with a usage chunk; --no-stream sends STREAM=false (one JSON answer, as before streaming).
 
-Run: .venv/bin/python bench/scale.py [--runs 3] [--models 100] [--providers 20] [--smoke]
+Run: .venv/bin/python bench/scale.py [--runs 3] [--models 100] [--providers 20] [--no-stream]
+         [--smoke]
      add --profile to run the tracker under pyinstrument or py-spy if installed (not a dep).
 """
 
@@ -43,6 +46,9 @@ def main() -> None:
     parser.add_argument("--providers", type=int, default=20)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--no-stream", action="store_true", help="STREAM=false: plain JSON answers, as before"
+    )
     parser.add_argument("--smoke", action="store_true", help="one run of 5 x 4 calls")
     parser.add_argument("--profile", choices=("pyinstrument", "py-spy"), default=None)
     args = parser.parse_args()
@@ -55,7 +61,8 @@ def main() -> None:
     print(f"# scale - {machine()}")
     print(
         f"{args.models} models x {args.providers} providers = {calls} calls of "
-        f"{args.latency * 1000:g} ms, MAX_CONCURRENCY={args.concurrency}; "
+        f"{args.latency * 1000:g} ms, {'not streamed' if args.no_stream else 'streamed'}, "
+        f"MAX_CONCURRENCY={args.concurrency}; "
         f"bound {bound:.2f} s, target < {2 * bound:.2f} s"
     )
     walls, cycles, rss = [], [], []
@@ -70,6 +77,7 @@ def main() -> None:
                     MODELS_TO_FETCH=args.models,
                     MAX_CONCURRENCY=args.concurrency,
                     CYCLE_DEADLINE_SECONDS=240,
+                    STREAM="false" if args.no_stream else "true",
                 )
                 if args.profile:
                     _profile(args.profile, env, cwd)

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from harness import FAKE_TOKEN, run, sample_cycle
@@ -71,19 +72,24 @@ def imports(argv: list[str], cwd: Path, env: dict[str, str]) -> list[tuple[int, 
 
 def write_day(folder: Path, cycles: int) -> None:
     """`cycles` cycles of 30 rows, pushed every 6 cycles, as status finds them after a day."""
+    from inference_tracker.record import iso_ms, summarise
+    from inference_tracker.state import PushNote, State
     from inference_tracker.store import Store
 
     store = Store(folder / "metrics_buffer.csv", folder / ".tracker")
     now = datetime.now(UTC)
     for n in range(cycles):
         start = now - timedelta(minutes=5 * (cycles - n))
-        store.append_cycle(
-            sample_cycle(start, n), {"started": start.isoformat(), "rows": 30, "duration_s": 2.0}
-        )
+        rows = sample_cycle(start, n)
+        # A typed summary, as a cycle leaves it: an untyped one makes state.json unreadable to
+        # the tracker, and every status would then rebuild it from all the files.
+        store.append_cycle(rows, summarise(rows, iso_ms(start), duration_s=2.0))
         if (n + 1) % 6 == 0 and n + 1 < cycles:
             batch = store.seal()
             if batch is not None:
                 store.archive([batch], start)
+                note = PushNote(at=iso_ms(start), rows=180, cycles=6, batches=1, files=1)
+                store.update_state(partial(State.record_push, note=note))
 
 
 def main() -> None:
@@ -109,7 +115,14 @@ def main() -> None:
         cycles = 288
         listing = Path(empty) / "listing.json"
         listing.write_text('{"models": [], "numTotalItems": 0}')
-        collect_env = {**env, "HF_TOKEN": FAKE_TOKEN, "LOCAL_CSV_PATH": str(Path(empty) / "c.csv")}
+        # The router's catalog is fetched by every collect: from a closed local port here
+        # (refused at once), never from router.huggingface.co.
+        collect_env = {
+            **env,
+            "HF_TOKEN": FAKE_TOKEN,
+            "LOCAL_CSV_PATH": str(Path(empty) / "c.csv"),
+            "ROUTER_BASE_URL": "http://127.0.0.1:9",
+        }
         cases = [("--help", ["--help"], Path(empty), env, True)]
         if not args.smoke:
             write_day(Path(day), cycles)

@@ -8,6 +8,15 @@
   adds 40 ms to every call on Linux (measured: 44 ms per call at latency 0). A fault of the fake.
 - Each POST's arrival (request read) and answer (response written) times, wall clock, served
   as JSON at GET /_bench/timings: the server's view of every call, to check the tracker's.
+  For a streamed answer the record also holds the fake's own stream timings (monotonic, so
+  only differences between them mean something): `received` (request read), `first` and
+  `last` (first and last token chunk written), and `arrived_mono`, the monotonic time of
+  `arrived`, to place them on the wall clock. The fake keeps them in `stream_timings`
+  without saying which request each belongs to; they are matched here by the handler's
+  `received` (the same float object).
+- A count of the connections it accepted and of those the client reset (GET /_bench/stats):
+  how often the tracker reused a pooled connection. A reset (the client closed with bytes of
+  the answer unread) is counted, not printed as a traceback.
 
 Usage: python bench/timed_router.py --world world.json   (prints the URL, serves until killed)
 """
@@ -36,6 +45,7 @@ def timed(router: FakeRouter, timings: list[dict[str, Any]]) -> None:
     server: ThreadingHTTPServer = router._server  # a bench-only wrapper of the test fake
     base: Any = server.RequestHandlerClass  # the fake's handler class, built at run time
     lock = threading.Lock()
+    stats = {"connections": 0, "resets": 0}
 
     class Timed(base):  # type: ignore[misc]
         rfile: Any  # the connection's stream, swapped for the body while the fake reads it
@@ -43,13 +53,15 @@ def timed(router: FakeRouter, timings: list[dict[str, Any]]) -> None:
         def setup(self) -> None:
             super().setup()
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with lock:
+                stats["connections"] += 1
 
         def do_GET(self) -> None:
-            if self.path != "/_bench/timings":
+            if self.path not in ("/_bench/timings", "/_bench/stats"):
                 super().do_GET()
                 return
             with lock:
-                body = json.dumps(timings).encode()
+                body = json.dumps(timings if self.path == "/_bench/timings" else stats).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -57,7 +69,7 @@ def timed(router: FakeRouter, timings: list[dict[str, Any]]) -> None:
             self.wfile.write(body)
 
         def do_POST(self) -> None:
-            arrived = time.time()
+            arrived, arrived_mono = time.time(), time.monotonic()
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             connection_stream = self.rfile
@@ -71,12 +83,39 @@ def timed(router: FakeRouter, timings: list[dict[str, Any]]) -> None:
                 model = str(json.loads(body).get("model", ""))
             except ValueError:
                 model = ""
+            record: dict[str, Any] = {
+                "path": self.path,
+                "model": model,
+                "arrived": arrived,
+                "answered": answered,
+            }
+            stream = _stream_timing(router, getattr(self, "received", None))
+            if stream is not None:
+                record.update(stream, arrived_mono=arrived_mono)
             with lock:
-                timings.append(
-                    {"path": self.path, "model": model, "arrived": arrived, "answered": answered}
-                )
+                timings.append(record)
 
     server.RequestHandlerClass = Timed
+    report = server.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            with lock:
+                stats["resets"] += 1
+            return
+        report(request, client_address)
+
+    server.handle_error = handle_error  # type: ignore[method-assign]
+
+
+def _stream_timing(router: FakeRouter, received: object) -> dict[str, Any] | None:
+    """The fake's stream timing of the request it read at `received`, if it streamed."""
+    if received is None:
+        return None
+    for timing in reversed(router.stream_timings):  # the newest first: it was just added
+        if timing["received"] is received:
+            return dict(timing)
+    return None
 
 
 def main() -> None:

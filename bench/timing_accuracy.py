@@ -1,7 +1,10 @@
 """Target 4: recorded duration_ms is true under load.
 
 Every provider answers after a fixed 300 ms; 40 models x 16 providers = 640 calls with
-MAX_CONCURRENCY=64, so 64 calls are always in flight. Two truths for each call:
+MAX_CONCURRENCY=64, so 64 calls are always in flight. Calls are streamed (the tracker's default):
+after the 300 ms the fake streams the answer's 9 words at once; --no-stream sends STREAM=false
+(one JSON answer). duration_ms runs to the end of the stream, so does the server's span. Two
+truths for each call:
 
 - nominal: the 300 ms the fake sleeps;
 - server: what the fake router saw, from the request read to the answer written (its own
@@ -12,7 +15,7 @@ against the server truth; the nominal error is shown too. Also shown: the start 
 read the request this long after the row's request_start_iso: time the client spent between
 starting its clock and sending) and the end lag (the row's end after the answer was written).
 
-Run: .venv/bin/python bench/timing_accuracy.py [--runs 1] [--smoke]
+Run: .venv/bin/python bench/timing_accuracy.py [--runs 1] [--no-stream] [--smoke]
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ def main() -> None:
     parser.add_argument("--providers", type=int, default=16)
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--no-stream", action="store_true", help="STREAM=false: plain JSON answers, as before"
+    )
     parser.add_argument("--smoke", action="store_true", help="5 x 4 calls")
     args = parser.parse_args()
     if args.smoke:
@@ -54,7 +60,8 @@ def main() -> None:
     print(f"# timing accuracy - {machine()}")
     print(
         f"{args.models} x {args.providers} = {args.models * args.providers} calls, fixed "
-        f"{truth_ms:g} ms latency, MAX_CONCURRENCY={args.concurrency}, {args.runs} run(s)"
+        f"{truth_ms:g} ms latency, {'not streamed' if args.no_stream else 'streamed'}, "
+        f"MAX_CONCURRENCY={args.concurrency}, {args.runs} run(s)"
     )
     nominal, server, start_lag, end_lag = [], [], [], []
     with fake_router(spec) as router:
@@ -67,6 +74,7 @@ def main() -> None:
                     MODELS_TO_FETCH=args.models,
                     MAX_CONCURRENCY=args.concurrency,
                     CYCLE_DEADLINE_SECONDS=240,
+                    STREAM="false" if args.no_stream else "true",
                 )
                 collect(env, cwd)
                 rows = buffer_rows(cwd)

@@ -1,6 +1,6 @@
 """The benchmarks in bench/ still run: each script once in its tiny --smoke mode.
 
-Not a timing test: no number is judged here (bench/README.md holds the figures). The five
+Not a timing test: no number is judged here (bench/README.md holds the figures). The seven
 scripts run side by side, each in its own process, so the whole smoke takes a few seconds.
 """
 
@@ -22,6 +22,8 @@ EXPECTED = {
     "timing_accuracy.py": "error vs server truth",
     "startup.py": "collect without a push imports huggingface_hub: no",
     "push_backlog.py": "1 commit(s), 10 files, 300 rows on the Hub, 0 batches left pending",
+    "streaming.py": "20/20 calls ok and streamed",
+    "metrics_textfile.py": "textfile written: yes",
 }
 
 
