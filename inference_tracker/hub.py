@@ -163,10 +163,6 @@ class Hub:
                 raise ValueError("no commit named as the head of the dataset")
             return info.sha
 
-    def exists(self, repo_id: str, path: str, revision: str = "main") -> bool:
-        with _answer_of(f"file metadata of {path}"):
-            return self.api.file_exists(repo_id, path, repo_type=REPO_TYPE, revision=revision)
-
     def read(self, repo_id: str, path: str, revision: str = "main") -> bytes | None:
         """The file at `revision`, or None when the dataset has no such file."""
         url = hf_hub_url(

@@ -11,16 +11,29 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from click.testing import Result
 
 from inference_tracker.clock import Clock
 from inference_tracker.logs import EventLog
 
+if TYPE_CHECKING:
+    import pytest
+
+    from tests.fakes.router import FakeRouter
+
 
 def quiet_log(level: str = "debug") -> tuple[EventLog, io.StringIO]:
     stream = io.StringIO()
     return EventLog(stream, level, as_json=True), stream
+
+
+def use_router(monkeypatch: pytest.MonkeyPatch, router: FakeRouter, token: str) -> None:
+    """Point the tracker's listing and router at the fake, with `token` as HF_TOKEN."""
+    monkeypatch.setenv("MODELS_API_URL", router.listing_url)
+    monkeypatch.setenv("ROUTER_BASE_URL", router.url)
+    monkeypatch.setenv("HF_TOKEN", token)
 
 
 def run_cli(*args: str) -> Result:

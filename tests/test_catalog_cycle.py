@@ -15,7 +15,7 @@ import pytest
 from inference_tracker.csvfile import read_csv
 from inference_tracker.store import Store
 from tests.fakes.router import FakeRouter, World, catalog, listing
-from tests.helpers import run_cli
+from tests.helpers import run_cli, use_router
 from tests.rows import make_row, summary_of
 
 TOKEN = "hf_" + "Pr1ce" * 7
@@ -38,9 +38,7 @@ def with_figures(pairs: dict[str, list[str]], **figures: Any) -> dict[str, Any]:
 def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
     world = World(listing=listing({"org/m": ["novita", "groq"]}))
     with FakeRouter(world) as fake:
-        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
-        monkeypatch.setenv("ROUTER_BASE_URL", fake.url)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        use_router(monkeypatch, fake, TOKEN)
         monkeypatch.setenv("MAX_RETRIES", "0")
         yield fake
 

@@ -15,7 +15,7 @@ from inference_tracker import cli, cycle
 from inference_tracker.csvfile import read_csv
 from inference_tracker.record import COLUMNS
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import ShiftedClock, error_of, run_cli
+from tests.helpers import ShiftedClock, error_of, run_cli, use_router
 
 TOKEN = "hf_" + "T0ken" * 7
 HUB_TOKEN = "hf_" + "HubT" * 9
@@ -26,9 +26,7 @@ FIVE_MODELS = {f"org/model-{i}": PROVIDERS for i in range(5)}
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
     with FakeRouter(World(listing=listing(FIVE_MODELS))) as fake:
-        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
-        monkeypatch.setenv("ROUTER_BASE_URL", fake.url)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        use_router(monkeypatch, fake, TOKEN)
         monkeypatch.setenv("HF_HUB_TOKEN", HUB_TOKEN)
         monkeypatch.setenv("MAX_RETRIES", "0")
         yield fake

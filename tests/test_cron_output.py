@@ -19,7 +19,7 @@ import pytest
 from inference_tracker import cycle
 from tests.fakes.hub import FakeHub
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import run_cli, run_on_terminal
+from tests.helpers import run_cli, run_on_terminal, use_router
 from tests.hub_helpers import HUB_TOKEN, REPO
 
 TOKEN = "hf_" + "Cr0n" * 9
@@ -28,9 +28,7 @@ TOKEN = "hf_" + "Cr0n" * 9
 @pytest.fixture
 def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
     with FakeRouter(World(listing=listing({"org/m": ["groq", "together"]}))) as fake:
-        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
-        monkeypatch.setenv("ROUTER_BASE_URL", fake.url)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        use_router(monkeypatch, fake, TOKEN)
         yield fake
 
 

@@ -17,7 +17,7 @@ from inference_tracker.errors import StoreError
 from inference_tracker.state import State
 from inference_tracker.store import Store
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import error_of, run_cli
+from tests.helpers import error_of, run_cli, use_router
 from tests.rows import make_row, summary_of
 
 TOKEN = "hf_" + "Fa1l" * 9
@@ -26,9 +26,7 @@ TOKEN = "hf_" + "Fa1l" * 9
 @pytest.fixture
 def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
     with FakeRouter(World(listing=listing({"org/m": ["groq", "together"]}))) as fake:
-        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
-        monkeypatch.setenv("ROUTER_BASE_URL", fake.url)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        use_router(monkeypatch, fake, TOKEN)
         yield fake
 
 

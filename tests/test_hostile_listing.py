@@ -12,7 +12,7 @@ import pytest
 from inference_tracker.csvfile import read_csv
 from tests.fakes.router import FakeRouter, World, listing
 from tests.fakes.slow_server import BEFORE_A_RESTART, LATE, LIMIT, late_trickling_server
-from tests.helpers import error_of, run_cli
+from tests.helpers import error_of, run_cli, use_router
 
 TOKEN = "hf_" + "H0st" * 9
 
@@ -20,9 +20,7 @@ TOKEN = "hf_" + "H0st" * 9
 @pytest.fixture
 def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
     with FakeRouter(World()) as fake:
-        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
-        monkeypatch.setenv("ROUTER_BASE_URL", fake.url)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        use_router(monkeypatch, fake, TOKEN)
         yield fake
 
 

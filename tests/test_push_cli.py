@@ -19,7 +19,7 @@ from inference_tracker.record import Row
 from inference_tracker.store import Store
 from tests.fakes.hub import FakeHub
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import error_lines, error_of, run_cli
+from tests.helpers import error_lines, error_of, run_cli, use_router
 from tests.hub_helpers import (
     HUB_TOKEN,
     INFERENCE_TOKEN,
@@ -51,9 +51,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 @pytest.fixture
 def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
     with FakeRouter(World(listing=listing(PAIRS))) as fake:
-        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
-        monkeypatch.setenv("ROUTER_BASE_URL", fake.url)
-        monkeypatch.setenv("HF_TOKEN", INFERENCE_TOKEN)
+        use_router(monkeypatch, fake, INFERENCE_TOKEN)
         monkeypatch.setenv("MAX_RETRIES", "0")
         yield fake
 

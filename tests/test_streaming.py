@@ -12,7 +12,7 @@ import pytest
 
 from inference_tracker.csvfile import read_csv
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import run_cli
+from tests.helpers import run_cli, use_router
 
 TOKEN = "hf_" + "Str3am" * 6
 WORDS = ["The ", "answer ", "is ", "**1771.2**"]
@@ -21,9 +21,7 @@ WORDS = ["The ", "answer ", "is ", "**1771.2**"]
 @pytest.fixture
 def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
     with FakeRouter(World(listing=listing({"org/m": ["p"]}))) as fake:
-        monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
-        monkeypatch.setenv("ROUTER_BASE_URL", fake.url)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        use_router(monkeypatch, fake, TOKEN)
         monkeypatch.setenv("MAX_RETRIES", "0")
         yield fake
 
