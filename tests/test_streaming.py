@@ -97,7 +97,8 @@ def test_reasoning_alone_has_a_first_token(router: FakeRouter, tmp_path: Path) -
     assert (row["error_class"], row["completion_tokens"], row["tokens_source"]) == (
         "ok", "3", "chunks",
     )  # fmt: skip
-    assert 0 <= float(row["ttft_ms"]) < float(row["duration_ms"])
+    # The whole stream may come in one read: then the first token ends the call too.
+    assert 0 <= float(row["ttft_ms"]) <= float(row["duration_ms"])
     assert completion_of(row)["choices"][0]["message"]["content"] == ""
 
 
