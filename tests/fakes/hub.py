@@ -48,9 +48,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tests.fakes.server import FakeServer
 
 REPO_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
@@ -276,8 +278,8 @@ class FakeHub:
         self._lock = threading.RLock()
         self._release = threading.Event()
         self._counter = 0
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
+        self._server = FakeServer((host, port), _Handler)
+        self.hangups = self._server.hangups
         self._server.hub = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
 

@@ -18,9 +18,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.fakes.server import FakeServer
 
 ANSWER = "123/2 = 61.5; 61.5*3.2 = 196.8; 196.8*9 = **1771.2**"
 
@@ -131,8 +133,8 @@ class FakeRouter:
         self.stream_timings: list[dict[str, float | None]] = []  # per stream, server-side
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = FakeServer(("127.0.0.1", port), _handler_for(self))
+        self.hangups = self._server.hangups
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

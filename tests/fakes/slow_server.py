@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.server import FakeServer
 
 # Headers LATE seconds in, with a time limit of LIMIT: a fetch that keeps one budget ends near
 # LIMIT; one whose budget restarts at the headers cannot end before LATE + LIMIT. Tests assert
@@ -43,8 +45,7 @@ def late_trickling_server(late: float) -> Iterator[str]:
                 except OSError:  # the client gave up
                     return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = FakeServer(("127.0.0.1", 0), Handler)
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     ).start()
