@@ -359,6 +359,9 @@ def _cycle(
                 USER_AGENT,
                 began.deadline,
                 CLOCK,
+                retries=settings.max_retries,
+                stop=signals.stop,
+                log=log,
             )
     except ListingError as exc:  # reported once, by the error boundary
         if not dry_run:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from inference_tracker.clock import Clock
 from inference_tracker.errors import ConfigError, ListingError
 from inference_tracker.logs import EventLog
-from inference_tracker.net import get_whole
+from inference_tracker.net import RETRY_DELAYS, get_whole
 from inference_tracker.record import advertised_figure
 
 LISTING_TIMEOUT_SECONDS = 30.0  # each page, headers and body together
@@ -140,27 +141,66 @@ def fetch_models(
     user_agent: str,
     deadline: float,
     clock: Clock = Clock(),
+    *,
+    retries: int = 0,
+    stop: threading.Event | None = None,
+    log: EventLog | None = None,
 ) -> list[Any]:
-    """GET the listing, following pages until there are enough models, all by `deadline`."""
+    """GET the listing, following pages until there are enough models, all by `deadline`. A
+    page that fails with a 5xx or a network error is tried `retries` more times, as a call is
+    (RETRY_DELAYS apart), while the pause ends before `deadline` and no `stop` came."""
     models: list[Any] = []
     for page in range(MAX_PAGES):
         current = page_url(url, page)
-        ends_at = min(deadline, clock.monotonic() + LISTING_TIMEOUT_SECONDS)
-        body = get_whole(
-            session,
-            current,
-            user_agent,
-            ends_at,
-            clock,
-            what="model listing",
-            limit=MAX_LISTING_BYTES,
-        )
+        body = _fetch_page(session, current, user_agent, deadline, clock, retries, stop, log)
         listing = parse_page(body, current)
         models.extend(listing.models)
         total = listing.total if listing.total is not None else len(models)
         if len(models) >= models_to_fetch or not listing.models or len(models) >= total:
             break
     return models
+
+
+def _fetch_page(
+    session: requests.Session,
+    url: str,
+    user_agent: str,
+    deadline: float,
+    clock: Clock,
+    retries: int,
+    stop: threading.Event | None,
+    log: EventLog | None,
+) -> bytes:
+    stop = stop if stop is not None else threading.Event()
+    pause = clock.sleep if clock.sleep is not None else stop.wait
+    attempt = 0
+    while True:
+        attempt += 1
+        ends_at = min(deadline, clock.monotonic() + LISTING_TIMEOUT_SECONDS)
+        try:
+            return get_whole(
+                session,
+                url,
+                user_agent,
+                ends_at,
+                clock,
+                what="model listing",
+                limit=MAX_LISTING_BYTES,
+            )
+        except ListingError as exc:
+            delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
+            if (
+                not exc.transient
+                or attempt > retries
+                or clock.monotonic() + delay >= deadline
+                or stop.is_set()
+            ):
+                raise
+            if log is not None:
+                log.warning("listing_retry", attempt=attempt, error=str(exc), retry_in_s=delay)
+            pause(delay)
+            if stop.is_set():
+                raise
 
 
 def read_models_file(path: Path) -> list[Any]:

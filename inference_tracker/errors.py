@@ -31,9 +31,14 @@ class LockBusy(StoreError):
 
 
 class ListingError(Exception):
-    """The model listing could not be had or read; the cycle is skipped."""
+    """The model listing could not be had or read; the cycle is skipped. `transient`: a 5xx
+    or a network error, which the next try may not meet."""
 
     event = "listing_failed"
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class PushError(Exception):

@@ -21,6 +21,7 @@ from inference_tracker.errors import ListingError
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 READ_CHUNK_BYTES = 65536
+RETRY_DELAYS = (1.0, 3.0)  # between tries of a call or the listing; the last repeats
 
 
 class Overtime(Exception):
@@ -123,14 +124,19 @@ def get_whole(
             stream=True,
         )
         if response.status_code != 200:
-            raise ListingError(f"{what} answered HTTP {response.status_code}: {url}")
+            raise ListingError(
+                f"{what} answered HTTP {response.status_code}: {url}",
+                transient=response.status_code >= 500,
+            )
         body, cut = read_body(response, limit, ends_at, clock)
     except TIMEOUTS:
         raise ListingError(
             f"{what} from {url} did not arrive whole within {budget:.3g} s"
         ) from None
     except NETWORK_ERRORS as exc:
-        raise ListingError(f"{what} unreachable at {url}: {describe_error(exc)}") from None
+        raise ListingError(
+            f"{what} unreachable at {url}: {describe_error(exc)}", transient=True
+        ) from None
     finally:
         if response is not None:
             response.close()

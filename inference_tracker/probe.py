@@ -16,6 +16,7 @@ from inference_tracker.clock import Clock
 from inference_tracker.net import (
     CONNECT_TIMEOUT_SECONDS,
     NETWORK_ERRORS,
+    RETRY_DELAYS,
     TIMEOUTS,
     describe_error,
     read_body,
@@ -35,7 +36,7 @@ class Limits:
     request_timeout: float = 60.0
     max_retries: int = 2
     body_cap: int = 65536
-    retry_delays: tuple[float, ...] = (1.0, 3.0)
+    retry_delays: tuple[float, ...] = RETRY_DELAYS
 
 
 @dataclass

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from inference_tracker import cli
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import error_of, run_cli
+from tests.helpers import ShiftedClock, error_of, run_cli
 
 TOKEN = "hf_" + "d" * 34
 PAIRS = {
@@ -119,6 +120,7 @@ def test_logs_go_to_stderr_as_json_lines(router: FakeRouter) -> None:
 def test_listing_failures_exit_1_with_one_line(
     world: World, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(cli, "CLOCK", ShiftedClock().clock())  # a 503 is retried
     with FakeRouter(world) as fake:
         monkeypatch.setenv("MODELS_API_URL", fake.listing_url)
         result = run_cli("collect", "--dry-run")
@@ -129,12 +131,15 @@ def test_listing_failures_exit_1_with_one_line(
 
 
 def test_unreachable_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = ShiftedClock()
+    monkeypatch.setattr(cli, "CLOCK", clock.clock())
     monkeypatch.setenv("MODELS_API_URL", "http://127.0.0.1:9/models-json")
     result = run_cli("collect", "--dry-run")
     assert result.exit_code == 1
     assert error_of(result) == (
         "model listing unreachable at http://127.0.0.1:9/models-json: connection refused"
     )
+    assert clock.pauses == [1.0, 3.0]  # tried MAX_RETRIES (2) more times first
 
 
 @pytest.mark.parametrize(

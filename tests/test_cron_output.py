@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from inference_tracker import cycle
+from inference_tracker import cli, cycle
 from tests.fakes.hub import FakeHub
 from tests.fakes.router import FakeRouter, World, listing
-from tests.helpers import run_cli, run_on_terminal, use_router
+from tests.helpers import ShiftedClock, run_cli, run_on_terminal, use_router
 from tests.hub_helpers import HUB_TOKEN, REPO
 
 TOKEN = "hf_" + "Cr0n" * 9
@@ -46,10 +46,15 @@ def errors(stderr: str) -> list[dict[str, object]]:
     return [event for event in json_lines(stderr) if event["level"] == "error"]
 
 
-def test_a_listing_failure_is_one_json_error_line(router: FakeRouter) -> None:
+def test_a_listing_failure_is_one_json_error_line(
+    router: FakeRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     router.world.listing_status = 500
+    monkeypatch.setattr(cli, "CLOCK", ShiftedClock().clock())
     result = run_cli("collect", "--no-push")
     assert result.exit_code == 1
+    retries = [e for e in json_lines(result.stderr) if e["event"] == "listing_retry"]
+    assert len(retries) == 2  # MAX_RETRIES, each a warning line; the failure is said once
     [error] = errors(result.stderr)
     assert error["event"] == "listing_failed" and error["exit_code"] == 1
     assert "answered HTTP 500" in str(error["error"])
@@ -120,7 +125,8 @@ def test_a_usage_error_under_cron_is_one_json_line(tmp_path: Path) -> None:
 
 def test_on_a_terminal_the_plain_error_line_stays(router: FakeRouter, tmp_path: Path) -> None:
     router.world.listing_status = 500
-    code, text = run_on_terminal("collect", "--no-push", env=dict(os.environ), cwd=tmp_path)
+    env = {**os.environ, "MAX_RETRIES": "0"}  # a subprocess: its retry pauses would be real
+    code, text = run_on_terminal("collect", "--no-push", env=env, cwd=tmp_path)
     assert code == 1
     lines = [line for line in text.splitlines() if line.strip()]
     assert lines[-1].startswith("Error: model listing answered HTTP 500")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import requests
 import responses
 
 from inference_tracker import USER_AGENT
+from inference_tracker.clock import Clock
 from inference_tracker.discovery import (
     ListingError,
     Pair,
@@ -234,3 +236,90 @@ def test_models_file(tmp_path: Path) -> None:
     path.write_text("<html>")
     with pytest.raises(ConfigError, match=r"^--models-file: model listing from .* is HTML"):
         read_models_file(path)
+
+
+class Pauses:
+    """An injected clock whose pauses are recorded and move its time on, never waited."""
+
+    def __init__(self) -> None:
+        self.taken: list[float] = []
+        self.now = 1000.0
+
+    def sleep(self, seconds: float) -> None:
+        self.taken.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> Clock:
+        return Clock(monotonic=lambda: self.now, sleep=self.sleep)
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "first", [{"status": 500, "body": "boom"}, {"body": requests.ConnectionError("reset")}]
+)
+def test_a_listing_that_fails_once_is_fetched_again(first: dict[str, Any]) -> None:
+    """A passing 5xx or a dropped connection must not cost a whole cycle of data: the listing
+    is retried like a call (MAX_RETRIES, 1 s then 3 s), and the retry is logged."""
+    responses.get(URL, **first)
+    responses.get(URL, json={"models": [{"id": "a/b"}], "numTotalItems": 1})
+    pauses = Pauses()
+    log, stream = quiet_log()
+    models = fetch_models(
+        requests.Session(), URL, 5, USER_AGENT, FAR, pauses.clock(), retries=2, log=log
+    )
+    assert models == [{"id": "a/b"}]
+    assert len(responses.calls) == 2 and pauses.taken == [1.0]
+    [retry] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert retry["event"] == "listing_retry" and retry["level"] == "warning"
+    assert "answered HTTP 500" in retry["error"] or "unreachable" in retry["error"]
+
+
+@responses.activate
+def test_a_listing_that_keeps_failing_is_tried_max_retries_more_times() -> None:
+    responses.get(URL, status=503, body="down")
+    pauses = Pauses()
+    with pytest.raises(ListingError, match="answered HTTP 503"):
+        fetch_models(requests.Session(), URL, 5, USER_AGENT, FAR, pauses.clock(), retries=2)
+    assert len(responses.calls) == 3 and pauses.taken == [1.0, 3.0]
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"status": 404, "body": "no such page"},
+        {"status": 429, "body": "slow down"},
+        {"status": 200, "body": "<html>login</html>"},
+        {"body": requests.ReadTimeout("t")},
+    ],
+)
+def test_a_refusal_a_bad_page_or_a_timeout_is_not_retried(kwargs: dict[str, Any]) -> None:
+    """Never after a 4xx (as for calls); a page that is not a listing will not become one; a
+    timeout has spent the listing's time already."""
+    responses.get(URL, **kwargs)
+    pauses = Pauses()
+    with pytest.raises(ListingError):
+        fetch_models(requests.Session(), URL, 5, USER_AGENT, FAR, pauses.clock(), retries=2)
+    assert len(responses.calls) == 1 and pauses.taken == []
+
+
+@responses.activate
+def test_no_retry_whose_pause_would_reach_the_deadline() -> None:
+    responses.get(URL, status=500, body="boom")
+    pauses = Pauses()
+    with pytest.raises(ListingError, match="answered HTTP 500"):
+        fetch_models(
+            requests.Session(), URL, 5, USER_AGENT, pauses.now + 0.5, pauses.clock(), retries=2
+        )
+    assert len(responses.calls) == 1 and pauses.taken == []
+
+
+@responses.activate
+def test_a_stop_during_the_pause_ends_the_retries() -> None:
+    """Ctrl-C or SIGTERM while the listing waits to try again: no further try."""
+    responses.get(URL, status=500, body="boom")
+    stop = threading.Event()
+    clock = Clock(sleep=lambda seconds: stop.set())
+    with pytest.raises(ListingError, match="answered HTTP 500"):
+        fetch_models(requests.Session(), URL, 5, USER_AGENT, FAR, clock, retries=2, stop=stop)
+    assert len(responses.calls) == 1

@@ -19,6 +19,7 @@ def test_a_world_file_sets_every_field_it_names(tmp_path: Path) -> None:
         "listing": listing({"org/m": ["groq"]}),
         "listing_status": 503,
         "listing_trickle": 0.01,
+        "listing_fails": 2,
         "behaviours": {"groq": {"kind": "status", "status": 429}},
         "default": {"kind": "ok", "delay": 0.1},
         "catalog": {"object": "list", "data": []},

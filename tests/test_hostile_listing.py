@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from inference_tracker import cli
 from inference_tracker.csvfile import read_csv
 from tests.fakes.router import FakeRouter, World, listing
 from tests.fakes.slow_server import BEFORE_A_RESTART, LATE, LIMIT, late_trickling_server
-from tests.helpers import error_of, run_cli, use_router
+from tests.helpers import ShiftedClock, error_of, run_cli, use_router
 
 TOKEN = "hf_" + "H0st" * 9
 
@@ -80,6 +81,25 @@ def test_bad_entries_are_skipped_and_the_rest_measured(router: FakeRouter, tmp_p
     events = [json.loads(line) for line in result.stderr.splitlines()]
     skipped = [e for e in events if e["event"].endswith("_entry_skipped")]
     assert len(skipped) == 4
+
+
+def test_a_listing_down_for_a_moment_costs_no_cycle(
+    router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two 503s from the listing, then its answer: the cycle is measured, the retries are in
+    the log, and the pauses (1 s, 3 s) are the clock's, not waited."""
+    router.world.listing = listing({"org/m": ["groq"]})
+    router.world.listing_fails = 2
+    clock = ShiftedClock()
+    monkeypatch.setattr(cli, "CLOCK", clock.clock())
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 0, result.stderr
+    assert [row["error_class"] for row in read_csv(tmp_path / "metrics_buffer.csv").rows] == ["ok"]
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    retries = [e for e in events if e["event"] == "listing_retry"]
+    assert [(e["attempt"], e["retry_in_s"]) for e in retries] == [(1, 1.0), (2, 3.0)]
+    assert all("answered HTTP 503" in e["error"] for e in retries)
+    assert clock.pauses == [1.0, 3.0]
 
 
 def test_ten_thousand_models(

@@ -98,6 +98,7 @@ class World:
     listing_status: int = 200
     listing_raw: bytes | None = None  # served as-is instead of `listing` when set
     listing_trickle: float = 0.0  # seconds between bytes of the listing, when set
+    listing_fails: int = 0  # the first this many listing requests answer HTTP 503
     behaviours: dict[str, dict[str, Any]] = field(default_factory=dict)
     default: dict[str, Any] = field(default_factory=lambda: {"kind": "ok"})
     catalog: Any = None  # the /v1/models answer (a JSON value); None: 404
@@ -107,7 +108,7 @@ class World:
 
 
 JSON_FIELDS = (
-    "listing", "listing_status", "listing_trickle", "behaviours", "default", "catalog",
+    "listing", "listing_status", "listing_trickle", "listing_fails", "behaviours", "default", "catalog",
     "catalog_status", "catalog_hang",
 )  # fmt: skip
 
@@ -203,6 +204,9 @@ def _handler_for(router: FakeRouter) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b'{"error":"not found"}')
                 return
             world = router.world
+            if router.count("listing") <= world.listing_fails:
+                self._send(503, b'{"error":"Service Unavailable"}')
+                return
             raw = world.listing_raw
             if raw is None:
                 raw = json.dumps(world.listing).encode()
