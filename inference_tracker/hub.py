@@ -80,11 +80,13 @@ class HubConflict(HubFailure):
 
 
 class HubBusy(HubFailure):
-    """The Hub kept answering with a status worth retrying (408, 429, 5xx)."""
+    """The Hub kept answering with a status worth retrying (408, 429, 5xx); `request` names
+    the request, as `_request_name` does."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, request: str) -> None:
         super().__init__(f"{status} {reason}".rstrip())
         self.status = status
+        self.request = request
 
 
 @dataclass(frozen=True)
@@ -288,8 +290,7 @@ class Hub:
         if isinstance(exc, HubDropped):
             return f"Hub connection failed at {hub}: {exc}"
         if isinstance(exc, HubBusy):
-            verb = "Hub failed" if exc.status >= 500 else "Hub refused the commit"
-            return f"{verb}: {exc}"
+            return _failed(exc.status, str(exc), exc.request)
         if isinstance(exc, RepositoryNotFoundError):
             return (
                 f"dataset {repo_id} not found at {hub}"
@@ -299,11 +300,32 @@ class Hub:
             status = exc.response.status_code
             detail = (exc.server_message or "").strip().splitlines()
             reason = (detail[0] if detail else exc.response.reason_phrase or "").strip()
-            verb = "Hub failed" if status >= 500 else "Hub refused the commit"
-            return f"{verb}: {status} {reason}".rstrip()
+            try:
+                request = _request_name(exc.response.request)
+            except RuntimeError:  # an answer made without its request
+                request = "a request"
+            return _failed(status, f"{status} {reason}".rstrip(), request)
         if isinstance(exc, HubFailure):
             return str(exc)
         return None
+
+
+def _failed(status: int, answer: str, request: str) -> str:
+    """One line for an error answer: a 5xx is the Hub failing; a 4xx names what it refused,
+    and a 401 the setting to check."""
+    if status >= 500:
+        return f"Hub failed: {answer}"
+    hint = " (check HF_HUB_TOKEN)" if status == 401 else ""
+    return f"Hub refused {request}: {answer}{hint}"
+
+
+def _request_name(request: httpx2.Request) -> str:
+    """What was refused: "the commit" for either step of one (preupload, commit), else the
+    method and path."""
+    path = request.url.path
+    if request.method == "POST" and ("/commit/" in path or "/preupload/" in path):
+        return "the commit"
+    return f"{request.method} {path}"
 
 
 # The plain errors a library raises when an answer has another shape than it expects.
@@ -381,7 +403,8 @@ class _Budget:
             response.read()
         finally:
             response.close()
-        return HubBusy(response.status_code, _status_reason(response)), _retry_after(response)
+        busy = HubBusy(response.status_code, _status_reason(response), _request_name(request))
+        return busy, _retry_after(response)
 
 
 _BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(

@@ -872,7 +872,18 @@ def _closed_port() -> int:
     [
         (
             lambda hub: setattr(hub, "tokens", {}),
-            "Hub refused the commit: 401 Invalid credentials in Authorization header",
+            "Hub refused GET /api/datasets/me/inference-metrics/revision/main: 401 Invalid"
+            " credentials in Authorization header (check HF_HUB_TOKEN)",
+        ),
+        (
+            lambda hub: hub.fail("info", 403, body={"error": "Forbidden: gated"}),
+            "Hub refused GET /api/datasets/me/inference-metrics/revision/main: 403 Forbidden:"
+            " gated",
+        ),
+        (
+            lambda hub: hub.fail("info", 429, times=None),
+            "Hub refused GET /api/datasets/me/inference-metrics/revision/main: 429 You have"
+            " exceeded our hourly quotas for action: commit. We invite you to retry later.",
         ),
         (
             lambda hub: setattr(hub, "tokens", {HUB_TOKEN: "read"}),
@@ -896,7 +907,7 @@ def _closed_port() -> int:
             "Hub connection failed at {url}: server disconnected without sending a response",
         ),
     ],
-    ids=["401", "403", "404", "502", "503-after-retries", "429", "reset"],
+    ids=["401", "403", "404", "502", "503-after-retries", "429", "reset", "403-read", "429-read"],
 )
 def test_refusals_fail_with_one_line_and_keep_the_rows(
     store: Store, hub: FakeHub, arrange: object, message: str

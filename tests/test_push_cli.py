@@ -141,7 +141,10 @@ def test_a_failed_push_exits_1_with_one_clear_line_and_loses_nothing(
     buffer_cycles(tmp_path, 2)
     if case == "401":
         hub.tokens = {}
-        expected = "Hub refused the commit: 401 Invalid credentials in Authorization header"
+        expected = (
+            "Hub refused GET /api/datasets/me/inference-metrics/revision/main: 401 Invalid"
+            " credentials in Authorization header (check HF_HUB_TOKEN)"
+        )
     elif case == "404":
         monkeypatch.setenv("HF_DATASET_REPO_ID", "me/x")
         words = "You don't have the rights to create a dataset under this namespace"
@@ -246,7 +249,8 @@ def test_a_failed_chained_push_exits_3_and_keeps_the_rows(
     assert result.exit_code == 3
     assert error_lines(result.stderr) == [
         "push failed; the rows are kept for the next push:"
-        " Hub refused the commit: 401 Invalid credentials in Authorization header"
+        " Hub refused GET /api/datasets/me/inference-metrics/revision/main: 401 Invalid"
+        " credentials in Authorization header (check HF_HUB_TOKEN)"
     ]
     assert waiting_rows(tmp_path) == 4
 
