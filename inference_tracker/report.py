@@ -125,6 +125,7 @@ def _health(
         health.warnings.append(f"storage: {why}: the next cycle cannot store its rows")
         if why in snap.blocked:
             health.faults.append(health.warnings[-1])
+    storage_blocked = bool(health.faults)  # cycles run, but stop before they can say why
     cycle = snap.state.last_cycle
     failed = _cycle_failure(error, cycle)
     if error is not None and error.where in ("store", "state") and failed is not None:
@@ -135,13 +136,17 @@ def _health(
         age = _age(cycle.started, now)
         if age is not None and age > STALE_AFTER_INTERVALS * settings.interval_s:
             health.cron_stale = True
-            stale = (
+            late = (
                 f"the last cycle started {ago(age)}, more than twice "
-                f"SCHEDULE_INTERVAL_SECONDS ({settings.interval_s:g} s): is cron running?"
+                f"SCHEDULE_INTERVAL_SECONDS ({settings.interval_s:g} s)"
             )
-            if failed is None:
-                health.warnings.append(stale)
-            health.faults.insert(0, failed or stale)
+            if failed is None and storage_blocked:
+                health.warnings.append(f"{late}: no cycle can store its rows (storage, above)")
+            elif failed is None:
+                health.warnings.append(f"{late}: is cron running?")
+                health.faults.insert(0, health.warnings[-1])
+            else:
+                health.faults.insert(0, failed)
         if failed is not None:
             health.warnings.append(failed)
         if cycle.interrupted:

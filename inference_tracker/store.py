@@ -193,16 +193,32 @@ class Store:
 
     def note_error(self, where: str, message: str, at: datetime) -> bool:
         """Record the last error for status, in state.json or, when that cannot be written,
-        in last_failure.json beside it. Best effort: False when neither could be written."""
+        in last_failure.json beside it. Best effort: False when neither could be written.
+
+        last_failure.json is kept FAILURE_RECORD_BYTES long, blank while there is nothing to
+        say, so that on a full disk (no new file, no byte more) it can still be written over
+        in place."""
         try:
             self.update_state(lambda state: state.note_error(where, message, at))
         except StoreError:
-            note = {"at": iso_ms(at), "where": where, "message": message}
+            record = _failure_record(iso_ms(at), where, message)
             try:
-                atomic_write(self.failure_file, [json.dumps(note).encode()])
+                atomic_write(self.failure_file, [record])
             except StoreError:
-                return False
+                return _write_over(self.failure_file, record)
         return True
+
+    def _clear_failure(self) -> None:
+        """A stored cycle resolves the recorded failure: blank the record, or make one (best
+        effort), so that it is there when the disk is full."""
+        blank = b" " * FAILURE_RECORD_BYTES
+        try:
+            if self.failure_file.read_bytes() == blank:
+                return
+        except OSError:
+            pass
+        with contextlib.suppress(StoreError):
+            atomic_write(self.failure_file, [blank])
 
     def last_failure(self) -> ErrorNote | None:
         """The failure last_failure.json holds, if any (what state.json could not take)."""
@@ -233,8 +249,7 @@ class Store:
                     f"the {plural(len(rows), 'row')} of this cycle are stored in "
                     f"{self.buffer_path}, but the cycle counter did not advance: {exc}"
                 ) from None
-            with contextlib.suppress(OSError):
-                self.failure_file.unlink(missing_ok=True)  # a stored cycle resolves it
+            self._clear_failure()
             return state.cycle_counter
 
     def _buffer_bytes(self) -> bytes:
@@ -381,3 +396,32 @@ def batch_id_for(rows: list[Row], data: bytes) -> str:
     first = min(row["cycle_timestamp_iso"] for row in rows)
     stamp = parse_iso(first).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{hashlib.sha256(data).hexdigest()[:12]}"
+
+
+FAILURE_RECORD_BYTES = 4096
+FAILURE_MESSAGE_CHARS = 600  # at most 6 bytes a character below: the record always fits
+
+
+def _failure_record(at: str, where: str, message: str) -> bytes:
+    """The failure as JSON, padded with spaces to FAILURE_RECORD_BYTES. (UTF-8 takes 4 bytes
+    a character at most; JSON escapes a control character, the encoder a lone surrogate, in 6.)"""
+    note = {"at": at, "where": where, "message": message[:FAILURE_MESSAGE_CHARS]}
+    text = json.dumps(note, ensure_ascii=False)
+    return text.encode(errors="backslashreplace").ljust(FAILURE_RECORD_BYTES)
+
+
+def _write_over(path: Path, record: bytes) -> bool:
+    """Write `record` over the start of the existing file `path`, in place: needs no free
+    space when the file is already that long. False when that fails too."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        os.pwrite(fd, record, 0)
+        os.fsync(fd)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True

@@ -3,8 +3,12 @@ checks that its rows can be kept before it spends money on calls (issue 10, part
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+import errno
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,6 +76,64 @@ def test_a_disk_that_takes_no_file_stops_collect_before_any_call(
     assert "no space left on device" in result.stderr.splitlines()[-1]
     assert router.seen == []
     assert [p.name for p in tmp_path.rglob(".probe*")] == []  # the probe file was removed
+
+
+@contextlib.contextmanager
+def full_disk() -> Iterator[None]:
+    """The file system is full: no new file, no byte more to a file; what a file already
+    holds can be written over. (Python's open and os.open, as the tracker writes with them.)"""
+    real_open, real_os_open = builtins.open, os.open
+
+    def no_space() -> OSError:
+        return OSError(errno.ENOSPC, "No space left on device")
+
+    def fake_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if any(flag in mode for flag in "wxa"):
+            raise no_space()
+        return real_open(file, mode, *args, **kwargs)
+
+    def fake_os_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & (os.O_CREAT | os.O_TRUNC | os.O_APPEND):
+            raise no_space()
+        return real_os_open(path, flags, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(builtins, "open", fake_open)
+        patch.setattr(os, "open", fake_os_open)
+        yield
+
+
+def test_a_full_disk_is_recorded_where_status_finds_it(router: FakeRouter, tmp_path: Path) -> None:
+    """Neither state.json nor a new last_failure.json can be written on a full disk: the
+    failure still reaches status, which must not say "Last error none" and blame cron."""
+    assert run_cli("collect", "--no-push").exit_code == 0
+    with full_disk():
+        result = run_cli("collect", "--no-push")
+    assert result.exit_code == 1
+    assert "no space left on device" in error_of(result)
+    assert len(router.seen) == 2  # the first cycle only: nothing spent on rows not kept
+    status = status_json()
+    assert status["last_error"]["where"] == "store"
+    assert "no space left on device" in status["last_error"]["message"]
+    assert any("could not store its rows" in w for w in status["warnings"]), status["warnings"]
+    assert run_cli("collect", "--no-push").exit_code == 0  # space again: the record goes
+    assert status_json()["last_error"] is None
+
+
+def test_a_storage_folder_that_became_a_file_is_blamed_not_cron(tmp_path: Path) -> None:
+    """Cycles stop when STATE_DIR is a file: that is what status --check must say, not "is
+    cron running?" (cron runs; every cycle fails before it can record why)."""
+    now = datetime.now(UTC)
+    store = store_at(tmp_path)
+    rows = [make_row(0, start=now - timedelta(minutes=30))]
+    store.append_cycle(rows, summary_of(rows))
+    shutil.rmtree(tmp_path / ".tracker")
+    (tmp_path / ".tracker").write_text("")
+    result = run_cli("status", "--check")
+    assert result.exit_code == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith("FAIL: ") and ".tracker" in line and "not a folder" in line, line
+    assert "is cron running" not in line
 
 
 def test_a_state_json_that_is_a_folder_is_recorded_where_status_finds_it(

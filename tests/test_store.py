@@ -12,7 +12,7 @@ import pytest
 from inference_tracker.csvfile import decode_rows, encode_rows, read_csv
 from inference_tracker.errors import StoreError
 from inference_tracker.record import COLUMNS, CycleSummary
-from inference_tracker.store import Store, batch_id_for
+from inference_tracker.store import FAILURE_RECORD_BYTES, Store, batch_id_for
 from tests.rows import T0, cycle_rows, make_row
 
 SUMMARY = CycleSummary(started="2026-11-27T10:00:00.000Z", rows=4, ok=4, failed=0, duration_s=0.1)
@@ -312,3 +312,21 @@ def test_a_record_not_whole_in_the_original_tools_buffer_is_kept_in_a_copy(
     [copy] = tmp_path.glob("buf.csv.damaged-*")
     assert copy.read_text() == seed
     assert any(str(copy) in warning and "2 good rows" in warning for warning in warnings)
+
+
+@pytest.mark.parametrize(
+    "message", ["x" * 5000, "\x00" * 5000, "\udc80" * 5000, "\U0001f600" * 5000, "disk full"]
+)
+def test_a_failure_record_is_always_its_full_size_and_reads_back(
+    tmp_path: Path, message: str
+) -> None:
+    """last_failure.json must keep its size, whatever the message, to be written over in
+    place on a full disk; and status must read it back."""
+    store = Store(tmp_path / "b.csv", tmp_path / "state")
+    store.ensure_dirs()
+    store.state_file.mkdir()  # state.json cannot take the error: last_failure.json does
+    assert store.note_error("store", message, T0)
+    assert store.failure_file.stat().st_size == FAILURE_RECORD_BYTES
+    failure = store.last_failure()
+    assert failure is not None and failure.where == "store"
+    assert failure.message and message.startswith(failure.message)
