@@ -36,6 +36,7 @@ from inference_tracker.errors import (
     ConfigError,
     LockBusy,
     PushError,
+    PushNotRecorded,
     exit_code_for,
 )
 from inference_tracker.logs import EventLog, is_terminal, route_library_logs
@@ -458,6 +459,9 @@ def _chained_push(ctx: Context, store: Store) -> bool:
     except LockBusy:  # a push is running now; it or the next one takes these rows
         ctx.log.info("push_skipped", reason="another push is running; the rows go with the next")
         return True
+    except PushNotRecorded as exc:  # the rows are in the dataset: not "kept for the next"
+        _report(str(exc), event=exc.event, code=EXIT_PARTIAL, scrub=ctx.scrub)
+        return False
     except Exception as exc:
         code = exit_code_for(exc)
         if code is None:

@@ -30,6 +30,13 @@ class LockBusy(StoreError):
     """Another tracker run held the lock for longer than we would wait."""
 
 
+class PushNotRecorded(StoreError):
+    """The push landed in the dataset, but this machine could not record it (the message
+    says so first: the rows are not "kept for the next push", they are there)."""
+
+    event = "push_not_recorded"
+
+
 class ListingError(Exception):
     """The model listing could not be had or read; the cycle is skipped. `transient`: a 5xx
     or a network error, which the next try may not meet."""

@@ -36,7 +36,7 @@ from inference_tracker.dataset import (
     older_header,
     upgraded_csv,
 )
-from inference_tracker.errors import ConfigError, PushError
+from inference_tracker.errors import ConfigError, PushError, PushNotRecorded, StoreError
 from inference_tracker.leaderboard import leaderboard_section, merge_section
 from inference_tracker.logs import EventLog, adopt_library_handlers
 from inference_tracker.record import COLUMNS, ERROR_MESSAGE_LIMIT, Row, Scrubber, iso_ms
@@ -194,7 +194,6 @@ def push_pending(
             message = scrub.cut(message, ERROR_MESSAGE_LIMIT)
             store.note_error("push", message, now)
             raise PushError(message) from None
-        store.archive(batches, now)
         note = PushNote(
             at=iso_ms(now),
             rows=rows,
@@ -204,7 +203,17 @@ def push_pending(
             commit_url=url,
             repo_id=destination.repo_id,
         )
-        store.update_state(lambda state: state.record_push(note))
+        try:
+            store.archive(batches, now)
+            store.update_state(lambda state: state.record_push(note))
+        except StoreError as exc:  # a batch still pending is sent again, harmlessly
+            landed = (
+                f"the push landed: {plural(rows, 'row')} {'is' if rows == 1 else 'are'} in"
+                f" {destination.repo_id}"
+                f" ({url or 'already there'}), but it could not be recorded: {exc}"
+            )
+            store.note_error("push", landed, now)
+            raise PushNotRecorded(landed) from None
         log.info(
             "pushed",
             rows=rows,

@@ -316,3 +316,37 @@ def test_the_first_push_creates_the_dataset(
     assert len(created) == 1 and f'"visibility": "{visibility}"' in created[0]
     assert hub.repo("me/new-metrics").private is private
     assert_each_once(dataset_rows(hub, "me/new-metrics"), expected)
+
+
+def _state_json_becomes_a_folder_at_the_commit(hub: FakeHub, tmp_path: Path) -> None:
+    state_file = tmp_path / ".tracker" / "state.json"
+    hub.before("commit", lambda: (state_file.unlink(), state_file.mkdir()))
+
+
+def test_a_push_that_landed_but_could_not_be_recorded_says_so(hub: FakeHub, tmp_path: Path) -> None:
+    """The commit landed, then state.json could not take the push: the line must say the
+    rows are in the dataset, never that they are kept for the next push (issue 10, part 2)."""
+    rows = buffer_cycles(tmp_path, 2)
+    _state_json_becomes_a_folder_at_the_commit(hub, tmp_path)
+    result = run_cli("push")
+    assert result.exit_code == 1
+    [line] = error_lines(result.stderr)
+    assert line.startswith(f"the push landed: {len(rows)} rows are in {REPO} (")
+    assert "but it could not be recorded" in line and "state.json" in line
+    assert "kept for the next push" not in line
+    assert_each_once(dataset_rows(hub), rows)
+    failure = store(tmp_path).last_failure()  # where status finds what state.json could not take
+    assert failure is not None and (failure.where, failure.message) == ("push", line)
+
+
+def test_a_chained_push_that_landed_but_could_not_be_recorded_says_so(
+    hub: FakeHub, router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUSH_INTERVAL_CYCLES", "1")
+    _state_json_becomes_a_folder_at_the_commit(hub, tmp_path)
+    result = run_cli("collect")
+    assert result.exit_code == 3
+    [line] = error_lines(result.stderr)
+    assert line.startswith(f"the push landed: 4 rows are in {REPO} (")
+    assert "kept for the next push" not in line
+    assert len(dataset_rows(hub)) == 4
