@@ -211,6 +211,7 @@ def _hf_token(settings: Settings, limits: HubLimits, clock: Clock) -> CheckResul
             FAIL,
             f"not set: set HF_TOKEN to a token with the {INFERENCE_LABEL} permission,"
             f" from {TOKENS_PAGE}",
+            config=True,  # as collect says it: exit 2
         )
     token = settings.hf_token.get_secret_value()
     outcome = _on_hub(settings.hf_endpoint, token, limits, clock, lambda hub: hub.whoami())

@@ -564,7 +564,13 @@ def check(
     from inference_tracker.net import make_session
 
     with _boundary():
-        ctx = _context()
+        try:
+            ctx = _context()
+        except ConfigError as exc:  # a script reading --json gets its answer too
+            if as_json:
+                failed = checks.CheckResult("settings", checks.FAIL, str(exc), config=True)
+                sys.stdout.write(_NO_SECRETS(checks.render_checks([failed], as_json=True)) + "\n")
+            raise
     with _boundary(ctx.scrub):
         results = checks.run_checks(
             ctx.settings,

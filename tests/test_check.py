@@ -334,7 +334,7 @@ def test_no_hf_token_fails_and_says_which_token_to_make(
     assert "'Make calls to Inference Providers'" in failed.detail
     assert "https://huggingface.co/settings/tokens" in failed.detail
     assert hub.calls("whoami") == []
-    assert exit_code(results) == 1
+    assert exit_code(results) == 2  # a setting missing, as collect says (exit 2)
 
 
 def test_an_invalid_hf_token_fails(tmp_path: Path, router: FakeRouter, hub: FakeHub) -> None:
@@ -771,8 +771,10 @@ def test_the_command_exits_1_on_a_failed_check_and_2_on_a_configuration_error(
     from tests.helpers import run_cli
 
     cli_env(monkeypatch, router, hub)
-    monkeypatch.delenv("HF_TOKEN")
+    hub.tokens.pop(INFERENCE_TOKEN)  # HF_TOKEN set, but the Hub does not know it
     assert run_cli("check").exit_code == 1
+    monkeypatch.delenv("HF_TOKEN")
+    assert run_cli("check").exit_code == 2
     (tmp_path / "p.toml").write_text("[route]\nx = '/x'\n")
     monkeypatch.setenv("PROVIDER_ENDPOINT_MAPPING_PATH", str(tmp_path / "p.toml"))
     result = run_cli("check")
@@ -784,6 +786,13 @@ def test_the_command_exits_1_on_a_failed_check_and_2_on_a_configuration_error(
     result = run_cli("check")
     assert result.exit_code == 2 and result.stdout == ""
     assert "invalid setting MODELS_TO_FETCH" in result.stderr
+    result = run_cli("check", "--json")  # a script reads its answer on stdout too
+    assert result.exit_code == 2
+    data = json.loads(result.stdout)
+    assert data["ok"] is False
+    [failed] = data["checks"]
+    assert failed["name"] == "settings" and failed["status"] == "FAIL"
+    assert "invalid setting MODELS_TO_FETCH" in failed["detail"]
 
 
 def test_a_misspelt_setting_is_a_warning_of_check_collect_and_status(
