@@ -608,6 +608,7 @@ def status(
     from inference_tracker.config import env_file_in_use
     from inference_tracker.snapshot import read_snapshot
     from inference_tracker.states import Thresholds
+    from inference_tracker.stats import WEEK_HOURS
 
     with _boundary():
         if since not in report.WINDOWS:
@@ -617,8 +618,9 @@ def status(
     with _boundary(ctx.scrub):
         now, hours = CLOCK.wall(), report.WINDOWS[since]
         store = Store(ctx.settings.local_csv_path, ctx.settings.state_folder)  # read only
-        # Provider states look back at least a day, whatever the window of the table.
-        snapshot = read_snapshot(store, now=now, hours=max(hours, 24))
+        # Provider states look back 7 days (uptime_7d, the latency baseline), whatever the
+        # window of the table, so that they agree with the metrics file and the leaderboard.
+        snapshot = read_snapshot(store, now=now, hours=max(hours, WEEK_HOURS))
         view = report.SettingsView.from_settings(ctx.settings, env_file_in_use())
         thresholds = Thresholds.from_settings(ctx.settings)
         status = report.build_status(snapshot, view, now=now, hours=hours, thresholds=thresholds)

@@ -70,6 +70,8 @@ def layout_width(header: Iterable[str]) -> int | None:
 
 
 def _padded(values: list[str]) -> Row:
+    if len(values) == len(COLUMNS):
+        return dict(zip(COLUMNS, values, strict=True))
     return {name: (values[i] if i < len(values) else "") for i, name in enumerate(COLUMNS)}
 
 

@@ -80,13 +80,17 @@ class ProviderStats:
 def in_window(rows: Iterable[Row], *, now: datetime, hours: int) -> list[Row]:
     """The rows whose cycle started in the last `hours`; unreadable timestamps are left out."""
     since = now - timedelta(hours=hours)
+    inside: dict[str, bool] = {}  # by timestamp: the rows of a cycle share one
     kept = []
     for row in rows:
-        try:
-            at = parse_iso(row.get("cycle_timestamp_iso", ""))
-        except ValueError:
-            continue
-        if at.tzinfo is not None and at >= since:
+        stamp = row.get("cycle_timestamp_iso", "")
+        if stamp not in inside:
+            try:
+                at = parse_iso(stamp)
+                inside[stamp] = at.tzinfo is not None and at >= since
+            except ValueError:
+                inside[stamp] = False
+        if inside[stamp]:
             kept.append(row)
     return kept
 

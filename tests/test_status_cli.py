@@ -251,3 +251,22 @@ def test_a_reader_that_goes_away_is_not_an_error(store: Store) -> None:
         os.close(write_end)
     assert done.stderr == ""
     assert done.returncode == 0
+
+
+def test_uptime_7d_covers_seven_days_whatever_the_window(store: Store) -> None:
+    """uptime_7d and the 7-day baseline are the 7 days they are named for, not the table's
+    window: a plain `status` (24 h) reads a week of the archive too."""
+    models = [f"org/m{n}" for n in range(5)]
+    store.append_cycle([make_row("groq", model_id=m) for m in models], cycle_summary(5))
+    three_days = timedelta(days=3)
+    old = [
+        make_row("groq", ago=three_days, model_id=m, error_class="timeout", duration_ms="")
+        for m in models
+    ]
+    write_batch(store.archive_dir, "a3", old)
+    pushed = (now() - three_days + timedelta(minutes=6)).timestamp()
+    os.utime(store.archive_dir / "a3.csv", (pushed, pushed))
+    for window in ("24h", "7d"):
+        [groq] = json.loads(run("--json", "--since", window).stdout)["providers"]
+        assert groq["uptime_24h"] == 1.0, window
+        assert groq["uptime_7d"] == 0.5, window
