@@ -77,7 +77,10 @@ def render_text(status: dict[str, Any], *, color: bool, width: int | None = None
             )
         )
     if status["providers"]:
-        console.print(_provider_table(status, window, paint, narrow=console.width < WIDE))
+        narrow = console.width < WIDE
+        console.print(_provider_table(status, window, paint, narrow=narrow))
+        if any(_against_catalog(p) for p in status["providers"]):
+            console.print(_catalog_table(status, window, paint, narrow=narrow))
     else:
         console.print(paint(f"Providers: no rows in the last {window}"))
     return _finish(out.getvalue(), color)
@@ -218,6 +221,74 @@ def _provider_table(status: dict[str, Any], window: str, paint: _Paint, *, narro
         }
         table.add_row(*(cells[name] for name in columns))
     return table
+
+
+# The second "advertised" and "ratio" end in a space: the cells are found by column name.
+CATALOG_COLUMNS = (
+    "provider", "TTFT p50", "p95", "advertised", "ratio", "tok/s", "advertised ", "ratio ",
+    "failed live", "spent", "a day",
+)  # fmt: skip
+CATALOG_NARROW = {  # below WIDE columns: fewer columns, shorter names, 80 columns whole
+    "provider": "provider", "TTFT p50": "TTFT", "advertised": "adv.", "ratio": "ratio",
+    "tok/s": "tok/s", "advertised ": "adv.", "ratio ": "ratio", "spent": "spent",
+}  # fmt: skip
+
+
+def _against_catalog(provider: dict[str, Any]) -> bool:
+    """Whether the router's catalog or a price said anything about this provider."""
+    keys = ("advertised_ttft_ms", "advertised_tokens_per_s", "cost_usd")
+    return any(provider[key] is not None for key in keys) or provider["failed_while_live"] > 0
+
+
+def _catalog_table(status: dict[str, Any], window: str, paint: _Paint, *, narrow: bool) -> Table:
+    """What each provider gave against what the router's catalog advertised (ratio: measured /
+    advertised; above 1 for TTFT and below 1 for speed is worse), the calls that failed while
+    the catalog said `live`, and the money spent, with its pace per day."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title=f"Measured against the router's catalog, last {window}",
+        title_justify="left",
+        box=box.SIMPLE if paint.color else box.ASCII2,
+        header_style="bold" if paint.color else "",
+        title_style="bold" if paint.color else "",
+    )
+    labels = CATALOG_NARROW if narrow else {name: name.strip() for name in CATALOG_COLUMNS}
+    for name, label in labels.items():
+        left = name == "provider"
+        table.add_column(label, justify="left" if left else "right", no_wrap=True)
+    for p in status["providers"]:
+        speed = p["p50_tokens_per_s"]
+        cells = {
+            "provider": paint(p["provider"]),
+            "TTFT p50": paint(_ms(p["p50_ttft_ms"])),
+            "p95": paint(_ms(p["p95_ttft_ms"])),
+            "advertised": paint(_ms(p["advertised_ttft_ms"])),
+            "ratio": paint(_times(p["ttft_vs_advertised"])),
+            "tok/s": paint("-" if speed is None else f"{speed:.1f}"),
+            "advertised ": paint(_figure(p["advertised_tokens_per_s"])),
+            "ratio ": paint(_times(p["speed_vs_advertised"])),
+            "failed live": paint(
+                str(p["failed_while_live"]), "red" if p["failed_while_live"] else ""
+            ),
+            "spent": paint(_usd(p["cost_usd"])),
+            "a day": paint(_usd(p["cost_per_day_usd"], digits=2)),
+        }
+        table.add_row(*(cells[name] for name in labels))
+    return table
+
+
+def _times(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _usd(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"${value:.{digits}f}"
 
 
 def _errors(provider: dict[str, Any]) -> str:

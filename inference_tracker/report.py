@@ -68,7 +68,7 @@ def build_status(
     thresholds: Thresholds | None = None,
 ) -> dict[str, Any]:
     """The whole status as plain JSON-able data; the text view renders this same object.
-    Provider states are judged over the rows read (the window, at least 24 h)."""
+    Provider states are judged over the rows read (7 days, or the window when longer)."""
     state = snap.state
     counter = state.cycle_counter
     interval = settings.push_interval_cycles
@@ -81,6 +81,7 @@ def build_status(
     window_rows = in_window(snap.rows, now=now, hours=hours)
     providers = provider_stats(window_rows, now=now, hours=hours)
     states = provider_states(snap.rows, now=now, thresholds=thresholds or Thresholds())
+    covered = _covered_seconds(window_rows, now=now, hours=hours, interval_s=settings.interval_s)
     return {
         "generated_at": iso_ms(now),
         "settings": asdict(settings),
@@ -97,8 +98,8 @@ def build_status(
         "last_error": last_error,
         "window_hours": hours,
         "window_rows": len(window_rows),
-        "spend": _spend(window_rows, now=now, hours=hours, interval_s=settings.interval_s),
-        "providers": [_provider_json(p, states.get(p.provider)) for p in providers],
+        "spend": _spend(window_rows, covered),
+        "providers": [_provider_json(p, states.get(p.provider), covered) for p in providers],
         "warnings": health.warnings,
         "problems": list(snap.problems),
     }
@@ -215,19 +216,26 @@ _CYCLE_KEYS = (
 )
 
 
-def _spend(rows: list[Row], *, now: datetime, hours: int, interval_s: float) -> dict[str, Any]:
-    """The money the window's calls cost (rows with a known cost), and that pace over a day:
-    from the time the window's rows stand for (a fresh install is not diluted by an empty
-    day), where the newest cycle stands for a whole SCHEDULE_INTERVAL_SECONDS."""
-    costs = numbers(rows, "cost_usd")
+def _covered_seconds(rows: list[Row], *, now: datetime, hours: int, interval_s: float) -> float:
+    """The time the window's rows stand for, to turn their cost into a pace per day: a fresh
+    install is not diluted by an empty day, and the newest cycle stands for a whole
+    SCHEDULE_INTERVAL_SECONDS."""
     starts = [_age(row.get("cycle_timestamp_iso"), now) for row in rows]
     oldest = max((age for age in starts if age is not None), default=0.0)
-    covered = min(oldest + interval_s, hours * 3600.0)
-    spent = sum(costs)
-    per_day = spent * 86400 / covered if costs and covered > 0 else None
+    return min(oldest + interval_s, hours * 3600.0)
+
+
+def _per_day(spent: float | None, covered: float) -> float | None:
+    return round(spent * 86400 / covered, 4) if spent is not None and covered > 0 else None
+
+
+def _spend(rows: list[Row], covered: float) -> dict[str, Any]:
+    """The money the window's calls cost (rows with a known cost), and that pace over a day."""
+    costs = numbers(rows, "cost_usd")
+    spent = sum(costs) if costs else None
     return {
-        "window_usd": round(spent, 6) if costs else None,
-        "per_day_usd": round(per_day, 4) if per_day is not None else None,
+        "window_usd": round(spent, 6) if spent is not None else None,
+        "per_day_usd": _per_day(spent, covered),
         "costed_calls": len(costs),
     }
 
@@ -259,7 +267,9 @@ def _age(stamp: object, now: datetime) -> float | None:
         return None
 
 
-def _provider_json(stats: ProviderStats, state: ProviderState | None) -> dict[str, Any]:
+def _provider_json(
+    stats: ProviderStats, state: ProviderState | None, covered: float
+) -> dict[str, Any]:
     return {
         "provider": stats.provider,
         "state": state.state if state else "unknown",
@@ -283,6 +293,7 @@ def _provider_json(stats: ProviderStats, state: ProviderState | None) -> dict[st
         "speed_vs_advertised": _round(stats.speed_vs_advertised),
         "failed_while_live": stats.failed_while_live,
         "cost_usd": _round(stats.cost_usd, 6),
+        "cost_per_day_usd": _per_day(stats.cost_usd, covered),
         "answered": stats.answered,
         "answer_correct_rate": _round(stats.answer_correct_rate),
         "errors": stats.errors,

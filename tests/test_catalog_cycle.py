@@ -194,5 +194,17 @@ def test_status_shows_the_money_spent_and_measured_against_advertised(
     assert novita["ttft_vs_advertised"] == pytest.approx(novita["p50_ttft_ms"] / 320, rel=1e-3)
     assert novita["cost_usd"] == pytest.approx(each)
     assert novita["failed_while_live"] == 0
+    assert novita["cost_per_day_usd"] == pytest.approx(each * 86400 / 300, rel=0.2)
+    paces = [p["cost_per_day_usd"] for p in status["providers"] if p["cost_per_day_usd"]]
+    assert sum(paces) == pytest.approx(status["spend"]["per_day_usd"], abs=1e-3)
     text = run_cli("status").stdout
     assert "Spent $0.0002 on 2 priced calls in the last 24 h" in text
+    # The text view has them too: a table of measured against advertised, with the spend.
+    table = text[text.index("Measured against the router's catalog") :]
+    header = next(line for line in table.splitlines() if "advertised" in line)
+    for column in ("TTFT p50", "p95", "advertised", "tok/s", "failed live", "spent", "a day"):
+        assert column in header, header
+    novita_line = next(line for line in table.splitlines() if "novita" in line)
+    assert "320" in novita_line and "55.5" in novita_line
+    assert f"{novita['ttft_vs_advertised']:.2f}x" in novita_line
+    assert f"${novita['cost_usd']:.4f}" in novita_line

@@ -363,6 +363,7 @@ PROVIDER_KEYS = {
     "speed_vs_advertised",
     "failed_while_live",
     "cost_usd",
+    "cost_per_day_usd",
     "answered",
     "answer_correct_rate",
     "errors",
@@ -438,6 +439,7 @@ def test_status_json_shape() -> None:
         "speed_vs_advertised": None,
         "failed_while_live": 0,
         "cost_usd": None,
+        "cost_per_day_usd": None,
         "answered": 1,
         "answer_correct_rate": 1.0,
         "errors": {"timeout": 1},
@@ -615,8 +617,13 @@ def test_at_80_columns_the_commit_url_is_whole_on_its_own_line() -> None:
 
 
 def _crowded_status() -> dict[str, Any]:
+    measured = {  # the widest figures the catalog table meets in practice
+        "ttft_ms": "12345.6", "output_tokens_per_s": "1234.5", "advertised_status": "live",
+        "advertised_ttft_ms": "320", "advertised_tokens_per_s": "55.5", "cost_usd": "12.3456",
+        "streamed": "true",
+    }  # fmt: skip
     rows = [
-        make_row("fireworks-ai", duration_ms="1234.5"),
+        make_row("fireworks-ai", duration_ms="1234.5", **measured),
         make_row("fireworks-ai", error_class="timeout", answer_correct=""),
         make_row("fireworks-ai", error_class="http_error", answer_correct=""),
         make_row("featherless-ai", duration_ms="98765.4"),
@@ -635,6 +642,10 @@ def test_at_80_columns_the_provider_table_keeps_whole_names_and_fits() -> None:
             line = next(line for line in plain.splitlines() if name in line)
             assert "up" in line and "%" in line, line
         assert "timeout 1" in plain and "http_error 1" in plain
+        catalog = plain[plain.index("Measured against the router's catalog") :]
+        line = next(line for line in catalog.splitlines() if "fireworks-ai" in line)
+        for figure in ("12,346", "320", "38.58x", "1234.5", "55.5", "22.24x", "$12.3456"):
+            assert figure in line, line
 
 
 def test_a_wide_terminal_shows_every_provider_column() -> None:
