@@ -30,6 +30,7 @@ MAX_CATALOG_BYTES = 32 * 1024 * 1024
 
 
 Catalog = dict[tuple[str, str], Advertised]  # (model id, provider) -> what it advertises
+STATUSES = ("live", "error")  # an entry with another status is malformed: skipped
 
 
 def parse_catalog(payload: bytes, source: str) -> Catalog:
@@ -51,7 +52,7 @@ def parse_catalog(payload: bytes, source: str) -> Catalog:
             if not isinstance(entry, dict):
                 continue
             provider, status = entry.get("provider"), entry.get("status")
-            if not isinstance(provider, str) or not provider or not isinstance(status, str):
+            if not isinstance(provider, str) or not provider or status not in STATUSES:
                 continue
             pricing = entry.get("pricing")
             pricing = pricing if isinstance(pricing, dict) else {}

@@ -45,6 +45,8 @@ def test_only_provider_and_status_are_needed_and_malformed_entries_are_skipped()
         answer(
             {"provider": "groq", "status": "error"},
             {"provider": "bad"},  # no status
+            {"provider": "weird", "status": "LIVE\n<b>up</b>"},  # not live or error
+            {"provider": "also", "status": True},
             {"status": "live"},  # no provider
             "not an object",
             {"provider": "odd", "status": "live", "pricing": "cheap", "throughput": "fast",
