@@ -8,7 +8,7 @@ the fixed cost of a cycle, no network. Prints one line per command, in milliseco
 heavy modules each command imports (python -X importtime), and checks that collect does not
 import huggingface_hub. Target: `--help` and `status` under 500 ms median.
 
-Options: --smoke (one cold run of --help, and the import check),
+Options: --smoke (one cold run of --help, and the import check), --days N (N days of data),
 --importtime (the slowest imports of each command). The median is the number to judge; on a
 shared VM the minimum shows what the code costs when the CPU is not taken by someone else.
 """
@@ -97,6 +97,9 @@ def main() -> None:
     parser.add_argument("runs", nargs="?", type=int, default=10)
     parser.add_argument("--smoke", action="store_true", help="one cold run of --help")
     parser.add_argument("--importtime", action="store_true", help="list the slowest imports")
+    parser.add_argument(
+        "--days", type=int, default=1, help="days of stored cycles status reads (default 1)"
+    )
     args = parser.parse_args()
     runs = 1 if args.smoke else args.runs
     tracker = tracker_command()
@@ -112,7 +115,7 @@ def main() -> None:
             if not key.startswith("HF_")
             and key not in ("LOCAL_CSV_PATH", "STATE_DIR", "PYTHONDONTWRITEBYTECODE")
         }
-        cycles = 288
+        cycles = 288 * args.days
         listing = Path(empty) / "listing.json"
         listing.write_text('{"models": [], "numTotalItems": 0}')
         # The router's catalog is fetched by every collect: from a closed local port here
