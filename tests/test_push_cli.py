@@ -15,6 +15,7 @@ import pytest
 
 from inference_tracker import hub as hub_module
 from inference_tracker.csvfile import read_csv
+from inference_tracker.errors import StoreError
 from inference_tracker.record import Row
 from inference_tracker.store import Store
 from tests.fakes.hub import FakeHub
@@ -350,3 +351,27 @@ def test_a_chained_push_that_landed_but_could_not_be_recorded_says_so(
     assert line.startswith(f"the push landed: 4 rows are in {REPO} (")
     assert "kept for the next push" not in line
     assert len(dataset_rows(hub)) == 4
+
+
+@pytest.mark.parametrize(
+    "template", ["data/{date}/{probe_id}-{batch_id}.csv", "metrics.csv"], ids=["shards", "append"]
+)
+def test_a_batch_pushed_but_not_archived_lands_once_with_the_next_push(
+    hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: str
+) -> None:
+    """The README's promise for a push that landed but could not be recorded: the batch stays
+    pending, the next push sends it again, and the dataset still holds each row once."""
+    monkeypatch.setenv("HF_DATASET_TARGET_FILENAME", template)
+    rows = buffer_cycles(tmp_path, 2)
+
+    def cannot_archive(self: Store, batches: object, now: object) -> None:
+        raise StoreError("cannot move a batch: no space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "archive", cannot_archive)
+        first = run_cli("push")
+    assert first.exit_code == 1 and "the push landed" in error_of(first)
+    assert waiting_rows(tmp_path) == len(rows)  # still pending
+    assert run_cli("push").exit_code == 0
+    assert waiting_rows(tmp_path) == 0
+    assert_each_once(dataset_rows(hub), rows)
