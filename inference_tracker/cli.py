@@ -365,6 +365,9 @@ def _cycle(
                 log=log,
             )
     except ListingError as exc:  # reported once, by the error boundary
+        if signals.stop.is_set():  # a signal while it waited to try again: not a failure
+            log.warning("cycle_interrupted", stored_rows=0)
+            return None
         if not dry_run:
             store.note_error("listing", str(exc), began.wall)
         raise

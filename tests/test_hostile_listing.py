@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from inference_tracker import cli
+from inference_tracker.clock import Clock
 from inference_tracker.csvfile import read_csv
 from tests.fakes.router import FakeRouter, World, listing
 from tests.fakes.slow_server import BEFORE_A_RESTART, LATE, LIMIT, late_trickling_server
@@ -100,6 +103,26 @@ def test_a_listing_down_for_a_moment_costs_no_cycle(
     assert [(e["attempt"], e["retry_in_s"]) for e in retries] == [(1, 1.0), (2, 3.0)]
     assert all("answered HTTP 503" in e["error"] for e in retries)
     assert clock.pauses == [1.0, 3.0]
+
+
+def test_a_signal_while_the_listing_waits_to_try_again_is_an_interruption(
+    router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM during the pause before the listing's next try: the run stops as interrupted
+    (exit 143, cycle_interrupted), not as a failed listing recorded for status."""
+    router.world.listing_fails = 5
+
+    def pause_then_terminated(seconds: float) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # the tracker's handler sets its stop event
+
+    monkeypatch.setattr(cli, "CLOCK", Clock(sleep=pause_then_terminated))
+    result = run_cli("collect", "--no-push")
+    assert result.exit_code == 143, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [e["event"] for e in events if e["level"] == "error"] == []
+    assert any(e["event"] == "cycle_interrupted" for e in events), events
+    assert router.calls["listing"] == 1  # no try after the signal
+    assert not (tmp_path / ".tracker" / "state.json").exists()  # nothing recorded as failed
 
 
 def test_ten_thousand_models(
