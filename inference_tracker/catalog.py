@@ -30,7 +30,7 @@ MAX_CATALOG_BYTES = 32 * 1024 * 1024
 
 
 Catalog = dict[tuple[str, str], Advertised]  # (model id, provider) -> what it advertises
-STATUSES = ("live", "error")  # an entry with another status is malformed: skipped
+STATUSES = ("live", "error")  # another status is kept as "" (the entry's figures are kept)
 
 
 def parse_catalog(payload: bytes, source: str) -> Catalog:
@@ -52,12 +52,12 @@ def parse_catalog(payload: bytes, source: str) -> Catalog:
             if not isinstance(entry, dict):
                 continue
             provider, status = entry.get("provider"), entry.get("status")
-            if not isinstance(provider, str) or not provider or status not in STATUSES:
+            if not isinstance(provider, str) or not provider or not isinstance(status, str):
                 continue
             pricing = entry.get("pricing")
             pricing = pricing if isinstance(pricing, dict) else {}
             catalog[(model_id, provider)] = Advertised(
-                status=status,
+                status=status if status in STATUSES else "",
                 ttft_ms=advertised_figure(entry.get("first_token_latency_ms")),
                 tokens_per_s=advertised_figure(entry.get("throughput")),
                 price_input_per_m=advertised_figure(pricing.get("input")),

@@ -40,12 +40,22 @@ def test_a_complete_entry() -> None:
     assert parsed == {("org/m", "novita"): Advertised("live", 320.0, 55.5, 0.5, 2.0)}
 
 
+def test_a_status_other_than_live_or_error_is_not_kept_but_the_prices_are() -> None:
+    """advertised_status is live, error or empty; a new word (or markup) from the router
+    must not reach the rows, nor cost the pair its prices (the spending cap counts them)."""
+    weird = {**FULL, "status": "LIVE\n<b>up</b>"}
+    parsed = parse_catalog(answer(weird, {**FULL, "provider": "groq", "status": "staging"}), "x")
+    assert parsed == {
+        ("org/m", "novita"): Advertised("", 320.0, 55.5, 0.5, 2.0),
+        ("org/m", "groq"): Advertised("", 320.0, 55.5, 0.5, 2.0),
+    }
+
+
 def test_only_provider_and_status_are_needed_and_malformed_entries_are_skipped() -> None:
     parsed = parse_catalog(
         answer(
             {"provider": "groq", "status": "error"},
             {"provider": "bad"},  # no status
-            {"provider": "weird", "status": "LIVE\n<b>up</b>"},  # not live or error
             {"provider": "also", "status": True},
             {"status": "live"},  # no provider
             "not an object",
