@@ -623,7 +623,8 @@ def status(
         store = Store(ctx.settings.local_csv_path, ctx.settings.state_folder)  # read only
         # Provider states look back 7 days (uptime_7d, the latency baseline), whatever the
         # window of the table, so that they agree with the metrics file and the leaderboard.
-        snapshot = read_snapshot(store, now=now, hours=max(hours, WEEK_HOURS))
+        # --check judges the tracker alone: the window's archive is all it needs to read.
+        snapshot = read_snapshot(store, now=now, hours=hours if check else WEEK_HOURS)
         view = report.SettingsView.from_settings(ctx.settings, env_file_in_use())
         thresholds = Thresholds.from_settings(ctx.settings)
         status = report.build_status(snapshot, view, now=now, hours=hours, thresholds=thresholds)

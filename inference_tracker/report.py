@@ -68,7 +68,7 @@ def build_status(
     thresholds: Thresholds | None = None,
 ) -> dict[str, Any]:
     """The whole status as plain JSON-able data; the text view renders this same object.
-    Provider states are judged over the rows read (7 days, or the window when longer)."""
+    Provider states are judged over the rows read (status reads 7 days)."""
     state = snap.state
     counter = state.cycle_counter
     interval = settings.push_interval_cycles

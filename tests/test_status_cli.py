@@ -270,3 +270,23 @@ def test_uptime_7d_covers_seven_days_whatever_the_window(store: Store) -> None:
         [groq] = json.loads(run("--json", "--since", window).stdout)["providers"]
         assert groq["uptime_24h"] == 1.0, window
         assert groq["uptime_7d"] == 0.5, window
+
+
+def test_check_reads_only_the_window_of_the_archive(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pinger runs --check every minute: provider states never change its answer, so it
+    does not pay for the week of rows they need."""
+    from inference_tracker import snapshot
+
+    read: list[int] = []
+    real = snapshot.read_snapshot
+
+    def spy(*args: Any, hours: int, **kwargs: Any) -> snapshot.Snapshot:
+        read.append(hours)
+        return real(*args, hours=hours, **kwargs)
+
+    monkeypatch.setattr(snapshot, "read_snapshot", spy)
+    run("--check")
+    run("--json")
+    assert read == [24, 168]
