@@ -126,7 +126,7 @@ def _health(
         health.warnings.append(f"storage: {why}: the next cycle cannot store its rows")
         if why in snap.blocked:
             health.faults.append(health.warnings[-1])
-    storage_blocked = bool(health.faults)  # cycles run, but stop before they can say why
+    storage_blocked = bool(snap.blocked)  # cycles run, but stop before they can say why
     cycle = snap.state.last_cycle
     failed = _cycle_failure(error, cycle)
     if error is not None and error.where in ("store", "state") and failed is not None:
@@ -146,7 +146,7 @@ def _health(
             elif failed is None:
                 health.warnings.append(f"{late}: is cron running?")
                 health.faults.insert(0, health.warnings[-1])
-            else:
+            elif failed not in health.faults:  # a skipped listing: stored rows fail below
                 health.faults.insert(0, failed)
         if failed is not None:
             health.warnings.append(failed)

@@ -418,10 +418,10 @@ def _write_over(path: Path, record: bytes) -> bool:
     except OSError:
         return False
     try:
-        os.pwrite(fd, record, 0)
+        written = os.pwrite(fd, record, 0)
         os.fsync(fd)
     except OSError:
         return False
     finally:
         os.close(fd)
-    return True
+    return written == len(record)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
+import io
 import json
 import os
 import shutil
@@ -80,8 +81,9 @@ def test_a_disk_that_takes_no_file_stops_collect_before_any_call(
 
 @contextlib.contextmanager
 def full_disk() -> Iterator[None]:
-    """The file system is full: no new file, no byte more to a file; what a file already
-    holds can be written over. (Python's open and os.open, as the tracker writes with them.)"""
+    """The file system is full: no new file, no byte more to a file; a file that exists can be
+    opened (a lock) and what it holds written over. (Python's open, io.open and os.open: the
+    tracker writes with them.)"""
     real_open, real_os_open = builtins.open, os.open
 
     def no_space() -> OSError:
@@ -93,12 +95,14 @@ def full_disk() -> Iterator[None]:
         return real_open(file, mode, *args, **kwargs)
 
     def fake_os_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-        if flags & (os.O_CREAT | os.O_TRUNC | os.O_APPEND):
+        new = flags & os.O_CREAT and not os.path.exists(path)
+        if new or flags & (os.O_TRUNC | os.O_APPEND):
             raise no_space()
         return real_os_open(path, flags, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(builtins, "open", fake_open)
+        patch.setattr(io, "open", fake_open)
         patch.setattr(os, "open", fake_os_open)
         yield
 
@@ -206,6 +210,20 @@ def test_cron_is_not_blamed_when_cycles_run_but_fail_to_store(tmp_path: Path) ->
     assert any(
         "could not store its rows" in w and "no space left" in w for w in status["warnings"]
     ), status["warnings"]
+
+
+def test_a_failure_to_store_while_cron_looks_stale_is_one_fault(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    store = store_at(tmp_path)
+    rows = [make_row(0, start=now - timedelta(minutes=30))]
+    store.append_cycle(rows, summary_of(rows))
+    store.note_error("store", "cannot store rows: no space left on device", now)
+    status = status_json()
+    assert status["cron_stale"] is True
+    [fault] = status["faults"]
+    assert "could not store its rows" in fault
+    line = run_cli("status", "--check").stdout
+    assert "more problem" not in line and "no space left" in line, line
 
 
 def test_pushes_failing_for_two_push_intervals_is_a_warning(
