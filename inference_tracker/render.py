@@ -38,7 +38,8 @@ def render_json(status: dict[str, Any]) -> str:
 def render_text(status: dict[str, Any], *, color: bool, width: int | None = None) -> str:
     """The human view: colour and a terminal-wide table on a TTY, plain text otherwise.
 
-    `width` defaults to the terminal's width in colour, else 120 columns.
+    `width` defaults to the terminal's width in colour, else PLAIN_WIDTH columns (room for
+    every column of both tables: a file or a mail has no terminal to fit).
     """
     import shutil
 
@@ -50,7 +51,7 @@ def render_text(status: dict[str, Any], *, color: bool, width: int | None = None
         force_terminal=color,
         color_system="standard" if color else None,
         no_color=not color,
-        width=width or (shutil.get_terminal_size((120, 24)).columns if color else 120),
+        width=width or (shutil.get_terminal_size((120, 24)).columns if color else PLAIN_WIDTH),
         markup=False,
         emoji=False,
         highlight=False,
@@ -80,7 +81,8 @@ def render_text(status: dict[str, Any], *, color: bool, width: int | None = None
         narrow = console.width < WIDE
         console.print(_provider_table(status, window, paint, narrow=narrow))
         if any(_against_catalog(p) for p in status["providers"]):
-            console.print(_catalog_table(status, window, paint, narrow=narrow))
+            catalog_narrow = console.width < CATALOG_WIDE
+            console.print(_catalog_table(status, window, paint, narrow=catalog_narrow))
     else:
         console.print(paint(f"Providers: no rows in the last {window}"))
     return _finish(out.getvalue(), color)
@@ -223,15 +225,22 @@ def _provider_table(status: dict[str, Any], window: str, paint: _Paint, *, narro
     return table
 
 
-# The second "advertised" and "ratio" end in a space: the cells are found by column name.
+# (key, header on a wide terminal, header below CATALOG_WIDE or None: left out there)
 CATALOG_COLUMNS = (
-    "provider", "TTFT p50", "p95", "advertised", "ratio", "tok/s", "advertised ", "ratio ",
-    "failed live", "spent", "a day",
-)  # fmt: skip
-CATALOG_NARROW = {  # below WIDE columns: fewer columns, shorter names, 80 columns whole
-    "provider": "provider", "TTFT p50": "TTFT", "advertised": "adv.", "ratio": "ratio",
-    "tok/s": "tok/s", "advertised ": "adv.", "ratio ": "ratio", "spent": "spent",
-}  # fmt: skip
+    ("provider", "provider", "provider"),
+    ("ttft", "TTFT p50", "TTFT"),
+    ("ttft_p95", "p95", None),
+    ("ttft_advertised", "advertised", None),
+    ("ttft_ratio", "ratio", "ratio"),
+    ("speed", "tok/s", "tok/s"),
+    ("speed_advertised", "advertised", None),
+    ("speed_ratio", "ratio", "ratio"),
+    ("failed_live", "failed live", "fails"),
+    ("spent", "spent", "spent"),
+    ("per_day", "a day", None),
+)
+CATALOG_WIDE = 130  # columns the whole catalog table needs
+PLAIN_WIDTH = CATALOG_WIDE  # the width of the text view when it is not on a terminal
 
 
 def _against_catalog(provider: dict[str, Any]) -> bool:
@@ -243,39 +252,43 @@ def _against_catalog(provider: dict[str, Any]) -> bool:
 def _catalog_table(status: dict[str, Any], window: str, paint: _Paint, *, narrow: bool) -> Table:
     """What each provider gave against what the router's catalog advertised (ratio: measured /
     advertised; above 1 for TTFT and below 1 for speed is worse), the calls that failed while
-    the catalog said `live`, and the money spent, with its pace per day."""
+    the catalog said `live`, and the money spent, with its pace per day. Narrow: the ratios
+    without the advertised figures, no p95, no pace."""
     from rich import box
     from rich.table import Table
 
+    title = f"Measured against the router's catalog, last {window}"
+    if narrow:
+        title += " (ratio: measured / advertised; fails: failed while listed live)"
     table = Table(
-        title=f"Measured against the router's catalog, last {window}",
+        title=title,
         title_justify="left",
         box=box.SIMPLE if paint.color else box.ASCII2,
         header_style="bold" if paint.color else "",
         title_style="bold" if paint.color else "",
     )
-    labels = CATALOG_NARROW if narrow else {name: name.strip() for name in CATALOG_COLUMNS}
-    for name, label in labels.items():
-        left = name == "provider"
-        table.add_column(label, justify="left" if left else "right", no_wrap=True)
+    columns = [(key, short if narrow else wide) for key, wide, short in CATALOG_COLUMNS]
+    shown = [(key, label) for key, label in columns if label is not None]
+    for key, label in shown:
+        table.add_column(label, justify="left" if key == "provider" else "right", no_wrap=True)
     for p in status["providers"]:
         speed = p["p50_tokens_per_s"]
         cells = {
             "provider": paint(p["provider"]),
-            "TTFT p50": paint(_ms(p["p50_ttft_ms"])),
-            "p95": paint(_ms(p["p95_ttft_ms"])),
-            "advertised": paint(_ms(p["advertised_ttft_ms"])),
-            "ratio": paint(_times(p["ttft_vs_advertised"])),
-            "tok/s": paint("-" if speed is None else f"{speed:.1f}"),
-            "advertised ": paint(_figure(p["advertised_tokens_per_s"])),
-            "ratio ": paint(_times(p["speed_vs_advertised"])),
-            "failed live": paint(
+            "ttft": paint(_ms(p["p50_ttft_ms"])),
+            "ttft_p95": paint(_ms(p["p95_ttft_ms"])),
+            "ttft_advertised": paint(_ms(p["advertised_ttft_ms"])),
+            "ttft_ratio": paint(_times(p["ttft_vs_advertised"])),
+            "speed": paint("-" if speed is None else f"{speed:.1f}"),
+            "speed_advertised": paint(_figure(p["advertised_tokens_per_s"])),
+            "speed_ratio": paint(_times(p["speed_vs_advertised"])),
+            "failed_live": paint(
                 str(p["failed_while_live"]), "red" if p["failed_while_live"] else ""
             ),
             "spent": paint(_usd(p["cost_usd"])),
-            "a day": paint(_usd(p["cost_per_day_usd"], digits=2)),
+            "per_day": paint(_usd(p["cost_per_day_usd"], digits=2)),
         }
-        table.add_row(*(cells[name] for name in labels))
+        table.add_row(*(cells[key] for key, _ in shown))
     return table
 
 

@@ -642,10 +642,22 @@ def test_at_80_columns_the_provider_table_keeps_whole_names_and_fits() -> None:
             line = next(line for line in plain.splitlines() if name in line)
             assert "up" in line and "%" in line, line
         assert "timeout 1" in plain and "http_error 1" in plain
+
+
+@pytest.mark.parametrize("width", [80, 100, 110, 125, 129, 130, 160])
+def test_the_catalog_table_keeps_every_figure_whole_at_any_width(width: int) -> None:
+    narrow = ("12,346", "38.58x", "1234.5", "22.24x", "$12.3456")
+    wide = (*narrow, "320", "55.5")  # the advertised figures, with room for them
+    for color in (False, True):
+        text = render.render_text(_crowded_status(), color=color, width=width)
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
         catalog = plain[plain.index("Measured against the router's catalog") :]
+        assert all(len(line) <= width for line in catalog.splitlines()), catalog
+        assert "…" not in catalog, catalog
         line = next(line for line in catalog.splitlines() if "fireworks-ai" in line)
-        for figure in ("12,346", "320", "38.58x", "1234.5", "55.5", "22.24x", "$12.3456"):
-            assert figure in line, line
+        for figure in wide if width >= render.CATALOG_WIDE else narrow:
+            assert figure in line, (figure, line)
+        assert "featherless-ai" in catalog
 
 
 def test_a_wide_terminal_shows_every_provider_column() -> None:
