@@ -207,10 +207,11 @@ def push_pending(
             store.archive(batches, now)
             store.update_state(lambda state: state.record_push(note))
         except StoreError as exc:  # a batch still pending is sent again, harmlessly
-            landed = (
+            where = url or "already there: no commit was needed"
+            landed = scrub.cut(
                 f"the push landed: {plural(rows, 'row')} {'is' if rows == 1 else 'are'} in"
-                f" {destination.repo_id}"
-                f" ({url or 'already there'}), but it could not be recorded: {exc}"
+                f" {destination.repo_id} ({where}), but it could not be recorded: {exc}",
+                ERROR_MESSAGE_LIMIT,
             )
             store.note_error("push", landed, now)
             raise PushNotRecorded(landed) from None
