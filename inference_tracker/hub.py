@@ -289,8 +289,10 @@ class Hub:
             return f"Hub unreachable at {hub}: {exc}"
         if isinstance(exc, HubDropped):
             return f"Hub connection failed at {hub}: {exc}"
-        if isinstance(exc, HubBusy):
-            return _failed(exc.status, str(exc), exc.request)
+        if isinstance(exc, HubBusy) and exc.status >= 500:
+            return f"Hub failed: {exc}"
+        if isinstance(exc, HubBusy):  # 408 or 429, still after the retries
+            return f"Hub busy: {exc.request} kept answering {exc}"
         if isinstance(exc, RepositoryNotFoundError):
             return (
                 f"dataset {repo_id} not found at {hub}"
@@ -323,7 +325,7 @@ def _request_name(request: httpx2.Request) -> str:
     """What was refused: "the commit" for either step of one (preupload, commit), else the
     method and path."""
     path = request.url.path
-    if request.method == "POST" and ("/commit/" in path or "/preupload/" in path):
+    if _is_commit(request) or (request.method == "POST" and "/preupload/" in path):
         return "the commit"
     return f"{request.method} {path}"
 
