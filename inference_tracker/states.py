@@ -16,7 +16,9 @@ The rules, in the spirit of Gatus' failure and success thresholds:
   provider up, and fewer than `down_after` bad ones do not flap an up provider down.
 - When not down, `degraded` when over the last hour the success ratio (`report.uptime`: needs
   5 counted calls) is under `degraded_success`, or the p95 duration of successful calls (needs
-  5) is over `degraded_latency_factor` times the provider's own median over 7 days (needs 20).
+  5) is over `degraded_latency_factor` times the provider's own median over 7 days (needs 20);
+  each test must fail for the hour without its worst cycle too (the most failed calls, the
+  slowest call), so one bad or slow cycle alone never degrades a provider, and two do.
 - `unknown` when the provider has no counted call in the last 24 hours.
 
 `since` is the cycle at which the current state was entered: for `down`, the cycle that made
@@ -33,7 +35,6 @@ Rows are expected to come from one probe: the cycles of several probes would int
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -124,13 +125,12 @@ def _provider_state(name: str, rows: list[Row], now: datetime, t: Thresholds) ->
     if down[-1]:
         state, reason = DOWN, _down_reason(bad_run, good_run, t)
     else:
-        hour_ok = [d for row in hour if (d := _ok_duration(row)) is not None]
-        p95 = percentile(hour_ok, 95) if len(hour_ok) >= LATENCY_MIN_CALLS else None
-        worries = _degraded(uptimes[0], p95, baseline, t)
+        last_hour = [cycle for cycle in cycles if cycle.at >= now - timedelta(hours=RECENT_HOURS)]
+        worries = _degraded(last_hour, baseline, t)
         if worries:
             state, reason = DEGRADED, "; ".join(worries)
         else:
-            state, reason = UP, _up_reason(bad_run, uptimes[0], t)
+            state, reason = UP, _up_reason(bad_run, last_hour, t)
     timeline = _timeline(cycles, down, baseline, t)
     return make(state, _since(cycles, timeline, state), reason)
 
@@ -198,19 +198,48 @@ def _baseline(rows: list[Row]) -> float | None:
     return percentile(durations, 50) if len(durations) >= BASELINE_MIN_CALLS else None
 
 
-def _degraded(
-    success: float | None, p95: float | None, baseline: float | None, t: Thresholds
-) -> list[str]:
-    """Why the last hour is degraded; empty when it is not (or cannot be told)."""
+def _degraded(hour: list[_Cycle], baseline: float | None, t: Thresholds) -> list[str]:
+    """Why an hour of cycles is degraded; empty when it is not (or cannot be told).
+
+    Each test must fail for the hour without its worst cycle too (the one with the most failed
+    calls, the one with the slowest call): one bad or slow cycle alone never degrades a
+    provider, two do (hysteresis; a run of failed cycles is for `down`). The figures said are
+    the whole hour's."""
     worries = []
+    success = _success(hour)
     if success is not None and success < t.degraded_success:
-        worries.append(f"success {_percent(success)} in the last hour")
-    if p95 is not None and baseline and p95 > t.degraded_latency_factor * baseline:
-        worries.append(
-            f"p95 {p95:,.0f} ms in the last hour, {p95 / baseline:.1f}x its 7-day median "
-            f"{baseline:,.0f} ms"
-        )
+        without = _success(_without_worst(hour))
+        if without is not None and without < t.degraded_success:
+            worries.append(f"success {_percent(success)} in the last hour")
+    p95 = _p95(hour)
+    if baseline and p95 is not None and p95 > t.degraded_latency_factor * baseline:
+        slowest = max(hour, key=lambda cycle: max(cycle.durations, default=-math.inf))
+        without = _p95([cycle for cycle in hour if cycle is not slowest])
+        if without is not None and without > t.degraded_latency_factor * baseline:
+            worries.append(
+                f"p95 {p95:,.0f} ms in the last hour, {p95 / baseline:.1f}x its 7-day median "
+                f"{baseline:,.0f} ms"
+            )
     return worries
+
+
+def _without_worst(hour: list[_Cycle]) -> list[_Cycle]:
+    """The hour without the cycle with the most failed calls."""
+    most_failed = max(hour, key=lambda cycle: cycle.failed)
+    return [cycle for cycle in hour if cycle is not most_failed]
+
+
+def _success(cycles: list[_Cycle]) -> float | None:
+    """The share of the counted calls that succeeded; None under UPTIME_MIN_CALLS calls."""
+    ok = sum(cycle.ok for cycle in cycles)
+    calls = ok + sum(cycle.failed for cycle in cycles)
+    return ok / calls if calls >= UPTIME_MIN_CALLS else None
+
+
+def _p95(cycles: list[_Cycle]) -> float | None:
+    """The p95 duration of the successful calls; None under LATENCY_MIN_CALLS of them."""
+    durations = [duration for cycle in cycles for duration in cycle.durations]
+    return percentile(durations, 95) if len(durations) >= LATENCY_MIN_CALLS else None
 
 
 def _timeline(
@@ -218,25 +247,16 @@ def _timeline(
 ) -> list[str]:
     """The state after each cycle, the degraded tests run over the hour up to it."""
     window = timedelta(hours=RECENT_HOURS)
-    first = ok = failed = 0
-    durations: list[float] = []  # sorted, of the successful calls in the window
+    first = 0
     states = []
-    for cycle, is_down in zip(cycles, down, strict=True):
-        ok, failed = ok + cycle.ok, failed + cycle.failed
-        for duration in cycle.durations:
-            bisect.insort(durations, duration)
+    for last, (cycle, is_down) in enumerate(zip(cycles, down, strict=True)):
         while cycles[first].at < cycle.at - window:
-            old = cycles[first]
-            ok, failed = ok - old.ok, failed - old.failed
-            for duration in old.durations:
-                del durations[bisect.bisect_left(durations, duration)]
             first += 1
         if is_down:
             states.append(DOWN)
-            continue
-        success = ok / (ok + failed) if ok + failed >= UPTIME_MIN_CALLS else None
-        p95 = percentile(durations, 95) if len(durations) >= LATENCY_MIN_CALLS else None
-        states.append(DEGRADED if _degraded(success, p95, baseline, t) else UP)
+        else:
+            hour = cycles[first : last + 1]
+            states.append(DEGRADED if _degraded(hour, baseline, t) else UP)
     return states
 
 
@@ -261,12 +281,17 @@ def _down_reason(bad_run: int, good_run: int, t: Thresholds) -> str:
     return f"{failed}; not {t.up_after} good cycles in a row since it went down"
 
 
-def _up_reason(bad_run: int, success: float | None, t: Thresholds) -> str:
+def _up_reason(bad_run: int, hour: list[_Cycle], t: Thresholds) -> str:
     if bad_run:
         return (
             f"every call failed in the last {plural(bad_run, 'cycle')} "
             f"({t.down_after} in a row make it down)"
         )
+    success = _success(hour)
+    if success is not None and success < t.degraded_success:  # one bad cycle: not degraded
+        without = _success(_without_worst(hour))
+        rest = "too few calls" if without is None else _percent(without)
+        return f"success {_percent(success)} in the last hour; {rest} without its worst cycle"
     if success is not None:
         return f"success {_percent(success)} in the last hour"
     return "too few calls in the last hour for a success ratio"

@@ -263,15 +263,17 @@ def test_degraded_by_success_ratio_and_since_when_it_began() -> None:
     state = state_of(history(script), Thresholds())
     assert state.state == "degraded"
     assert state.reason == "success 75% in the last hour"
-    # the first cycle whose last hour was under 95% with 5+ calls: the first B (5 of 6 good)
-    assert state.since == cycle_iso(script, 7)
+    # the first cycle whose last hour was under 95% with 5+ calls, without its worst cycle
+    # too: the second B (8 of 10; one B alone, at cycle 7, does not degrade)
+    assert state.since == cycle_iso(script, 9)
 
 
 def test_degraded_since_needs_5_calls_in_the_hour_before_a_cycle() -> None:
     script = "BGGGB" + "GBGBGBG"
     state = state_of(history(script), Thresholds())
     assert state.state == "degraded"
-    assert state.since == cycle_iso(script, 4)  # 3 of 5; before it, under 5 calls: no ratio
+    # cycle 4: 3 of 5, but 4 calls without its worst cycle: no ratio; cycle 5: 4 of 5 without
+    assert state.since == cycle_iso(script, 5)
 
 
 def test_degraded_by_latency_against_its_own_7_day_median() -> None:
@@ -282,16 +284,16 @@ def test_degraded_by_latency_against_its_own_7_day_median() -> None:
     state = state_of(rows, Thresholds())
     assert state.state == "degraded"
     assert state.reason == "p95 1,830 ms in the last hour, 2.4x its 7-day median 760 ms"
-    # 5 successful calls in the hour are needed: the fifth slow cycle
-    assert state.since == rows[30 + 4]["cycle_timestamp_iso"]
+    # 5 successful calls in the hour without its slowest cycle are needed: the sixth slow one
+    assert state.since == rows[30 + 5]["cycle_timestamp_iso"]
     assert state_of(rows, Thresholds(degraded_latency_factor=2.5)).state == "up"
 
 
 def test_both_degraded_reasons_are_given() -> None:
     rows = calls_two_days_ago(30, 100.0)
-    for i in range(10):
+    for i in range(12):
         kind = "ok" if i % 2 else "timeout"
-        rows.append(make_row(at=NOW - CYCLE * (10 - i), error_class=kind, duration_ms=500.0))
+        rows.append(make_row(at=NOW - CYCLE * (12 - i), error_class=kind, duration_ms=500.0))
     state = state_of(rows, Thresholds())
     assert state.state == "degraded"
     assert state.reason == (
@@ -320,12 +322,73 @@ def test_latency_ignores_failed_calls() -> None:
     assert state_of(rows, HYSTERESIS).state == "up"  # 11 of 12 is degraded by success alone
 
 
+def hour_of_cycles(*cycles: list[tuple[str, float]]) -> list[Row]:
+    """The last hour's cycles, oldest first, each a list of (error_class, duration_ms) calls
+    to as many models."""
+    rows = []
+    for i, calls in enumerate(cycles):
+        at = NOW - CYCLE * (len(cycles) - i)
+        for n, (kind, ms) in enumerate(calls):
+            rows.append(make_row(at=at, error_class=kind, duration_ms=ms, model=f"org/m{n}"))
+    return rows
+
+
+FIVE_OK = [("ok", 100.0)] * 5
+
+
+def test_one_bad_cycle_in_the_hour_does_not_degrade_a_provider() -> None:
+    """Hysteresis for degraded too: a cycle where every call failed costs an hour of 5-call
+    cycles 8% (under 95%), but one bad cycle alone is noise; the down rule watches runs."""
+    rows = hour_of_cycles(*[FIVE_OK] * 6, [("timeout", 0.0)] * 5, *[FIVE_OK] * 5)
+    state = state_of(rows, Thresholds())
+    assert state.state == "up", state.reason
+    assert state.reason == "success 91.7% in the last hour; 100% without its worst cycle"
+    assert state.uptime_1h == pytest.approx(55 / 60, abs=1e-4)
+
+
+def test_one_bad_cycle_among_too_few_calls_is_not_called_degraded() -> None:
+    state = state_of(history("GGGB"), Thresholds())  # 3 calls besides the bad cycle
+    assert state.state == "up"
+    assert state.reason == "every call failed in the last 1 cycle (3 in a row make it down)"
+    state = state_of(history("GGGGBG"), Thresholds())
+    assert state.state == "up"
+    assert state.reason == "success 83.3% in the last hour; 100% without its worst cycle"
+    state = state_of(history("GGGBG"), Thresholds())
+    assert state.reason == "success 80% in the last hour; too few calls without its worst cycle"
+
+
+def test_failures_in_two_cycles_of_the_hour_degrade_it() -> None:
+    bad = [("timeout", 0.0)] * 5
+    state = state_of(
+        hour_of_cycles(*[FIVE_OK] * 5, bad, FIVE_OK, bad, *[FIVE_OK] * 4), Thresholds()
+    )
+    assert state.state == "degraded"
+    assert state.reason == "success 83.3% in the last hour"
+
+
+def test_failures_scattered_over_the_hour_degrade_it() -> None:
+    one_failed = [("timeout", 0.0)] + [("ok", 100.0)] * 4
+    rows = hour_of_cycles(*[FIVE_OK] * 8, *[one_failed] * 4)  # 56 of 60: 93.3%
+    assert state_of(rows, Thresholds()).state == "degraded"
+
+
+def test_one_slow_cycle_in_the_hour_does_not_degrade_a_provider() -> None:
+    rows = calls_two_days_ago(30, 100.0)
+    rows += hour_of_cycles(*[FIVE_OK] * 6, [("ok", 1000.0)] * 5, *[FIVE_OK] * 5)
+    assert state_of(rows, Thresholds()).state == "up"
+    slow_twice = hour_of_cycles(*[FIVE_OK] * 6, *[[("ok", 1000.0)] * 5] * 2, *[FIVE_OK] * 4)
+    state = state_of(calls_two_days_ago(30, 100.0) + slow_twice, Thresholds())
+    assert state.state == "degraded"
+    assert state.reason.startswith("p95 1,000 ms in the last hour")
+
+
 def test_up_again_after_degraded_since_the_first_good_hour() -> None:
     script = "GBGBGB" + "G" * 14  # the failures leave the last hour after 12 cycles
     state = state_of(history(script), Thresholds())
     assert state.state == "up"
-    # the hour before cycle 17 still holds the failure of cycle 5; cycle 18's does not
-    assert state.since == cycle_iso(script, 18)
+    # degraded while the hour holds two failures: cycle 15's holds those of cycles 3 and 5,
+    # cycle 16's only that of cycle 5 (one failed cycle alone does not degrade)
+    assert state.since == cycle_iso(script, 16)
 
 
 def test_a_down_provider_is_not_called_degraded() -> None:
