@@ -37,6 +37,7 @@ from inference_tracker.errors import (
     LockBusy,
     PushError,
     PushNotRecorded,
+    StoreError,
     exit_code_for,
 )
 from inference_tracker.logs import EventLog, is_terminal, route_library_logs
@@ -254,12 +255,35 @@ def collect(
 ) -> None:
     """Run one measurement cycle (what cron runs every 5 minutes)."""
     with _boundary():
-        ctx = _context()
+        try:
+            ctx = _context()
+        except ConfigError as exc:
+            if not dry_run:
+                _note_config_error(str(exc))
+            raise
     with _boundary(ctx.scrub):
         for typo in _typos():
             ctx.log.warning("unknown_setting", detail=typo)
-        code = _collect(ctx, dry_run=dry_run, no_push=no_push, models_file=models_file)
+        try:
+            code = _collect(ctx, dry_run=dry_run, no_push=no_push, models_file=models_file)
+        except ConfigError as exc:
+            if not dry_run:
+                with contextlib.suppress(StoreError, OSError):
+                    _store(ctx).note_error("config", ctx.scrub(str(exc)), CLOCK.wall())
+            raise
     raise typer.Exit(code)
+
+
+def _note_config_error(message: str) -> None:
+    """A setting that stops collect before its cycle, recorded where status finds it (when the
+    buffer's and STATE_DIR's own settings can be read): under cron, the log alone would leave
+    status asking whether cron runs at all. The message was scrubbed by load_settings."""
+    from inference_tracker.config import storage_paths
+
+    paths = storage_paths()
+    if paths is not None:
+        with contextlib.suppress(StoreError, OSError):  # the configuration error is the news
+            Store(*paths).note_error("config", message, CLOCK.wall())
 
 
 def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | None) -> int:
@@ -439,7 +463,6 @@ def _write_metrics(ctx: Context, path: Path) -> None:
     the data: failing to write it, even by a bug, is a warning, never the cycle's failure
     (the rows are stored and a push may be due)."""
     from inference_tracker import metrics
-    from inference_tracker.errors import StoreError
     from inference_tracker.states import Thresholds
 
     thresholds = Thresholds.from_settings(ctx.settings)

@@ -85,8 +85,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
-        """`NAME=` in .env (or a blank variable) leaves an optional setting unset."""
-        return None if isinstance(value, str) and not value.strip() else value
+        return _blank_is_none(value)
 
     @field_validator("hf_token", "hf_hub_token", mode="before")
     @classmethod
@@ -216,6 +215,37 @@ def load_settings() -> Settings:
         raise ConfigError(Scrubber(_raw_secrets())(_explain(exc))) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read .env: {exc}") from None
+
+
+class _Storage(BaseSettings):
+    """The two settings that say where the files are, read as Settings reads them."""
+
+    model_config = Settings.model_config
+
+    local_csv_path: Path = Settings.model_fields["local_csv_path"].default
+    state_dir: Path | None = None
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return _blank_is_none(value)
+
+
+def _blank_is_none(value: object) -> object:
+    """`NAME=` in .env (or a blank variable) leaves an optional setting unset."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def storage_paths() -> tuple[Path, Path] | None:
+    """The buffer and STATE_DIR as the settings would have them, when those two can be read
+    though another setting cannot (to record that configuration error where status finds
+    it); None when they cannot be read either."""
+    try:
+        storage = _Storage()
+    except (ValidationError, OSError, UnicodeDecodeError):
+        return None
+    state_dir = storage.state_dir or storage.local_csv_path.parent / ".tracker"
+    return storage.local_csv_path, state_dir
 
 
 def env_file_in_use() -> Path | None:

@@ -129,7 +129,7 @@ def _health(
     storage_blocked = bool(snap.blocked)  # cycles run, but stop before they can say why
     cycle = snap.state.last_cycle
     failed = _cycle_failure(error, cycle)
-    if error is not None and error.where in ("store", "state") and failed is not None:
+    if error is not None and error.where in ("config", "store", "state") and failed is not None:
         health.faults.append(failed)
     if cycle is None:
         health.warnings.append(failed or "no cycle has run yet")
@@ -165,6 +165,7 @@ def _health(
 
 
 _CYCLE_FAILURES = {
+    "config": "could not start",
     "store": "could not store its rows",
     "state": "stored its rows but not its count",
     "listing": "was skipped",

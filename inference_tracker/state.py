@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 from inference_tracker.record import CycleSummary, iso_ms
 
 STATE_VERSION = 1
-CYCLE_ERRORS = ("listing", "store", "state")  # the kinds of last_error a stored cycle resolves
+# The kinds of last_error a stored cycle resolves (config: collect stopped on a setting).
+CYCLE_ERRORS = ("config", "listing", "store", "state")
 
 
 class StateInvalid(ValueError):
@@ -26,7 +27,7 @@ class StateInvalid(ValueError):
 @dataclass(frozen=True)
 class ErrorNote:
     at: str | None
-    where: str  # listing, store, state, push, ...
+    where: str  # config, listing, store, state, push
     message: str
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from inference_tracker import cli
+from inference_tracker.clock import Clock
 from inference_tracker.csvfile import read_csv
 from inference_tracker.errors import StoreError
 from inference_tracker.state import State
@@ -185,6 +187,42 @@ def test_a_stored_cycle_clears_the_recorded_failure(router: FakeRouter, tmp_path
     status = status_json()
     assert status["last_error"] is None
     assert not any("could not store" in w for w in status["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        ("HF_TOKEN", "", "HF_TOKEN is not set"),
+        ("MAX_TOKENS_DEFAULT", "abc", "invalid setting MAX_TOKENS_DEFAULT"),
+    ],
+)
+def test_a_configuration_error_under_cron_reaches_status_and_cron_is_not_blamed(
+    router: FakeRouter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+    value: str,
+    said: str,
+) -> None:
+    """An edited .env that breaks collect: every cron run exits 2 before its cycle. status
+    must say so, not ask whether cron runs; the next stored cycle clears it."""
+    assert run_cli("collect", "--no-push").exit_code == 0
+    monkeypatch.setenv("SCHEDULE_INTERVAL_SECONDS", "10")
+    with monkeypatch.context() as patch:
+        patch.setenv(setting, value)
+        result = run_cli("collect", "--no-push")
+    assert result.exit_code == 2
+    status = status_json()
+    assert status["last_error"]["where"] == "config"
+    assert said in status["last_error"]["message"]
+    later = datetime.now(UTC) + timedelta(minutes=5)  # cron looks stale by now
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "CLOCK", Clock(wall=lambda: later))
+        check = run_cli("status", "--check")
+    assert check.exit_code == 1
+    assert said in check.stdout and "is cron running" not in check.stdout, check.stdout
+    assert run_cli("collect", "--no-push").exit_code == 0
+    assert status_json()["last_error"] is None
 
 
 def test_a_models_file_that_does_not_exist_is_a_usage_error(router: FakeRouter) -> None:
