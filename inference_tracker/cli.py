@@ -308,10 +308,13 @@ def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | 
         return EXIT_OK
     try:
         with _interruptible():  # a push is safe to cut anywhere
-            return EXIT_OK if _chained_push(ctx, _store(ctx)) else EXIT_PARTIAL
+            pushed = _chained_push(ctx, _store(ctx))
     except Interrupted as stop:
         _report_interrupted_push(ctx, stop.signum)
         return _exit_code_of(stop.signum)
+    if pushed and settings.prometheus_textfile is not None:  # what the push changed, at once
+        _write_metrics(ctx, settings.prometheus_textfile)
+    return EXIT_OK if pushed else EXIT_PARTIAL
 
 
 def _estimate(
@@ -467,7 +470,13 @@ def _write_metrics(ctx: Context, path: Path) -> None:
 
     thresholds = Thresholds.from_settings(ctx.settings)
     try:
-        metrics.write_metrics(_store(ctx), path, now=CLOCK.wall(), thresholds=thresholds)
+        metrics.write_metrics(
+            _store(ctx),
+            path,
+            now=CLOCK.wall(),
+            thresholds=thresholds,
+            pushing=bool(ctx.settings.hf_dataset_repo_id),
+        )
     except StoreError as exc:
         ctx.log.warning("metrics_not_written", error=str(exc))
     except Exception as exc:

@@ -104,6 +104,11 @@ _METRICS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "Time of the last successful push (unix time).",
         (),
     ),
+    (
+        "oldest_unpushed_timestamp_seconds",
+        "Start of the oldest cycle whose rows wait for a push, buffered or pending (unix time).",
+        (),
+    ),
 )
 METRIC_NAMES: tuple[str, ...] = tuple(PREFIX + name for name, _, _ in _METRICS)
 _HELP = {name: (text, labels) for name, text, labels in _METRICS}
@@ -119,6 +124,7 @@ class TrackerFacts:
     rows_buffered: int = 0
     rows_pending: int = 0
     last_push_at: datetime | None = None  # the last successful push
+    oldest_unpushed: datetime | None = None  # the first cycle of the rows not yet pushed
     last_cycle_rows: Sequence[Row] = ()  # to count the last cycle's calls by error_class
 
 
@@ -187,6 +193,8 @@ def build_registry(
     put("rows_pending", tracker.rows_pending)
     pushed = tracker.last_push_at
     put("last_push_timestamp_seconds", pushed.timestamp() if pushed else None)
+    waiting = tracker.oldest_unpushed
+    put("oldest_unpushed_timestamp_seconds", waiting.timestamp() if waiting else None)
     return registry
 
 
@@ -210,10 +218,15 @@ def _seconds(ms: float | None) -> float | None:
 
 
 def _timestamp(iso: str | None) -> float | None:
+    at = _parsed(iso)
+    return at.timestamp() if at is not None else None
+
+
+def _parsed(iso: str | None) -> datetime | None:
     if iso is None:
         return None
     try:
-        return parse_iso(iso).timestamp()
+        return parse_iso(iso)
     except ValueError:
         return None
 
@@ -222,9 +235,12 @@ def _name(stats: ProviderStats) -> str:
     return stats.provider
 
 
-def write_metrics(store: Store, path: Path, *, now: datetime, thresholds: Thresholds) -> None:
+def write_metrics(
+    store: Store, path: Path, *, now: datetime, thresholds: Thresholds, pushing: bool = True
+) -> None:
     """Read the last 7 days on disk and write the textfile (the states need a week: the
-    latency of the last hour is judged against the provider's own 7-day median)."""
+    latency of the last hour is judged against the provider's own 7-day median). Rows wait
+    for a push only when `pushing` (a dataset is set); else they stay local by design."""
     snap = read_snapshot(store, now=now, hours=WEEK_HOURS)
     states = provider_states(snap.rows, now=now, thresholds=thresholds)
     cycle, push = snap.state.last_cycle, snap.state.last_push
@@ -235,6 +251,7 @@ def write_metrics(store: Store, path: Path, *, now: datetime, thresholds: Thresh
         rows_buffered=snap.buffer_rows,
         rows_pending=snap.pending_rows,
         last_push_at=parse_iso(push.at) if push and push.at else None,
+        oldest_unpushed=_parsed(snap.oldest_unpushed) if pushing else None,
         last_cycle_rows=[row for row in snap.rows if row["cycle_timestamp_iso"] == started],
     )
     write_textfile(path, rows=snap.rows, states=states, tracker=facts, now=now)

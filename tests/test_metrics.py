@@ -82,6 +82,7 @@ FACTS = TrackerFacts(
     rows_buffered=17,
     rows_pending=3,
     last_push_at=NOW - timedelta(hours=1),
+    oldest_unpushed=NOW - timedelta(minutes=50),
 )
 
 
@@ -96,6 +97,9 @@ def test_the_tracker_facts(tmp_path: Path) -> None:
         ("inference_tracker_rows_pending", labels()): 3.0,
         ("inference_tracker_last_push_timestamp_seconds", labels()): (
             NOW - timedelta(hours=1)
+        ).timestamp(),
+        ("inference_tracker_oldest_unpushed_timestamp_seconds", labels()): (
+            NOW - timedelta(minutes=50)
         ).timestamp(),
     }
 
@@ -219,6 +223,7 @@ def test_every_name_is_valid_and_declared(tmp_path: Path) -> None:
             last_cycle_started=LAST_CYCLE,
             last_cycle_duration_s=1.0,
             last_push_at=NOW,
+            oldest_unpushed=LAST_CYCLE,
             last_cycle_rows=rows,
         ),
         now=NOW,
@@ -365,9 +370,9 @@ def test_the_alerts_the_issue_asks_for() -> None:
     assert down["for"] == "15m"
     stale = rules["InferenceTrackerStale"]
     assert stale["expr"] == "time() - inference_tracker_last_cycle_timestamp_seconds > 900"
-    push = str(rules["InferenceTrackerPushFailing"]["expr"])
-    assert "inference_tracker_rows_pending > 0" in push
-    assert "time() - inference_tracker_last_push_timestamp_seconds > 7200" in push
+    push = str(rules["InferenceTrackerPushFailing"]["expr"]).strip()
+    # rows waiting for 4 push intervals, buffered or pending, pushed before or never
+    assert push == "time() - inference_tracker_oldest_unpushed_timestamp_seconds > 7200"
 
 
 # --- written by collect --------------------------------------------------------------------------
@@ -410,6 +415,77 @@ def test_collect_writes_the_textfile_after_every_cycle(
         (("error_class", "http_error"), ("provider", "down")),
     )
     assert samples[calls] == 1
+
+
+def test_rows_waiting_for_a_push_are_dated_whether_sealed_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push that cannot even start (HF_HUB_TOKEN missing) leaves the rows in the buffer,
+    never pending: the push alert must still see them wait."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from inference_tracker.csvfile import read_csv
+    from inference_tracker.record import parse_iso
+    from tests.fakes.router import FakeRouter, World, listing
+    from tests.helpers import run_cli
+
+    target = tmp_path / "tracker.prom"
+    with FakeRouter(World(listing=listing({"org/m": ["groq"]}))) as router:
+        monkeypatch.setenv("MODELS_API_URL", router.listing_url)
+        monkeypatch.setenv("ROUTER_BASE_URL", router.url)
+        monkeypatch.setenv("HF_TOKEN", "hf_" + "Pr0m" * 9)
+        monkeypatch.setenv("PROMETHEUS_TEXTFILE", str(target))
+        monkeypatch.setenv("PUSH_INTERVAL_CYCLES", "1")
+        monkeypatch.setenv("HF_DATASET_REPO_ID", "me/metrics")
+        for _ in range(2):
+            assert run_cli("collect").exit_code == 3  # the push cannot start
+    first = min(
+        row["cycle_timestamp_iso"] for row in read_csv(tmp_path / "metrics_buffer.csv").rows
+    )
+    samples = {s.name: s.value for f in text_string_to_metric_families(target.read_text())
+               for s in f.samples if not s.labels}  # fmt: skip
+    assert samples["inference_tracker_rows_pending"] == 0
+    waiting = samples["inference_tracker_oldest_unpushed_timestamp_seconds"]
+    assert waiting == pytest.approx(parse_iso(first).timestamp(), abs=0.001)
+    monkeypatch.delenv("HF_DATASET_REPO_ID")  # no dataset: rows stay local by design
+    with FakeRouter(World(listing=listing({"org/m": ["groq"]}))) as router:
+        monkeypatch.setenv("MODELS_API_URL", router.listing_url)
+        monkeypatch.setenv("ROUTER_BASE_URL", router.url)
+        assert run_cli("collect", "--no-push").exit_code == 0
+    assert "oldest_unpushed" not in target.read_text()
+
+
+def test_a_chained_push_that_lands_is_in_the_textfile_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.fakes.hub import FakeHub
+    from tests.fakes.router import FakeRouter, World, listing
+    from tests.helpers import run_cli
+    from tests.hub_helpers import HUB_TOKEN, REPO, fake_pauses
+
+    fake_pauses(monkeypatch)
+    target = tmp_path / "tracker.prom"
+    with (
+        FakeRouter(World(listing=listing({"org/m": ["groq"]}))) as router,
+        FakeHub(tokens={HUB_TOKEN: "write"}) as hub,
+    ):
+        hub.create_repo(REPO)
+        for name, value in {
+            "MODELS_API_URL": router.listing_url, "ROUTER_BASE_URL": router.url,
+            "HF_TOKEN": "hf_" + "Pr0m" * 9, "PROMETHEUS_TEXTFILE": str(target),
+            "PUSH_INTERVAL_CYCLES": "1", "HF_DATASET_REPO_ID": REPO,
+            "HF_HUB_TOKEN": HUB_TOKEN, "HF_ENDPOINT": hub.url,
+        }.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        assert run_cli("collect").exit_code == 0
+    samples = {s.name: s.value for f in text_string_to_metric_families(target.read_text())
+               for s in f.samples if not s.labels}  # fmt: skip
+    assert samples["inference_tracker_rows_buffered"] == 0
+    assert samples["inference_tracker_rows_pending"] == 0
+    assert "inference_tracker_last_push_timestamp_seconds" in samples
+    assert "inference_tracker_oldest_unpushed_timestamp_seconds" not in samples
 
 
 def test_a_textfile_that_cannot_be_written_is_a_warning_not_a_failed_cycle(
