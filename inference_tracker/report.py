@@ -131,8 +131,14 @@ def _health(
     failed = _cycle_failure(error, cycle)
     if error is not None and error.where in ("config", "store", "state") and failed is not None:
         health.faults.append(failed)
-    if cycle is None:
-        health.warnings.append(failed or "no cycle has run yet")
+    if cycle is None:  # a tracker that never ran is not healthy: cron may never run it
+        health.warnings.append(
+            failed
+            or f"no cycle has run yet with STATE_DIR {settings.state_dir}: is cron set up to"
+            " run collect with these settings?"
+        )
+        if not storage_blocked and health.warnings[-1] not in health.faults:
+            health.faults.append(health.warnings[-1])
     else:
         age = _age(cycle.started, now)
         if age is not None and age > STALE_AFTER_INTERVALS * settings.interval_s:

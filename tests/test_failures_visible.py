@@ -358,6 +358,8 @@ def test_a_folder_this_user_cannot_write_is_a_warning_not_a_fault(
     locked.mkdir()
     monkeypatch.setenv("LOCAL_CSV_PATH", str(locked / "buf.csv"))
     monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+    rows = [make_row(0, start=datetime.now(UTC) - timedelta(minutes=1))]
+    Store(locked / "buf.csv", tmp_path / "state").append_cycle(rows, summary_of(rows))
     real_access = os.access
 
     def access(path: Any, mode: int, **kwargs: Any) -> bool:
@@ -373,6 +375,16 @@ def test_a_folder_this_user_cannot_write_is_a_warning_not_a_fault(
 
 
 # --- status --check ----------------------------------------------------------------------------
+
+
+def test_check_fails_while_no_cycle_has_ever_run(tmp_path: Path) -> None:
+    """A pinger set up where cron never ran collect (cron not installed, or the pinger in
+    another folder) must not read OK for ever: it names the STATE_DIR it looked in."""
+    result = run_cli("status", "--check")
+    assert result.exit_code == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith("FAIL: no cycle has run yet")
+    assert str((tmp_path / ".tracker").absolute()) in line and "cron" in line
 
 
 def test_check_is_ok_for_a_healthy_tracker_whatever_the_providers_do(tmp_path: Path) -> None:

@@ -463,7 +463,9 @@ def test_before_the_first_cycle() -> None:
     assert data["last_error"] is None
     assert data["cron_stale"] is False
     assert data["providers"] == [] and data["window_rows"] == 0
-    assert data["warnings"] == ["no cycle has run yet"]
+    [warning] = data["warnings"]
+    assert warning.startswith("no cycle has run yet with STATE_DIR ")
+    assert data["faults"] == [warning] and data["healthy"] is False  # cron may never run it
 
 
 @pytest.mark.parametrize(
