@@ -409,12 +409,15 @@ def advertised_figure(value: Any) -> float | None:
     return number if math.isfinite(number) and number >= 0 else None
 
 
+COST_DECIMALS = 12  # of a dollar: float noise (0.00029204999999999997) stays out
+
+
 def cost_usd(prompt: int | None, completion: int | None, advertised: Advertised) -> float | None:
     """What a call cost at the advertised prices; None when a price or the usage is unknown."""
     price_in, price_out = advertised.price_input_per_m, advertised.price_output_per_m
     if prompt is None or completion is None or price_in is None or price_out is None:
         return None
-    return (prompt * price_in + completion * price_out) / 1_000_000
+    return round((prompt * price_in + completion * price_out) / 1_000_000, COST_DECIMALS)
 
 
 MIN_TOKEN_SPAN_MS = 10.0  # below this, the chunks came together: a rate would be noise

@@ -17,7 +17,7 @@ from inference_tracker.catalog import Background, advertised_for, fetch_catalog,
 from inference_tracker.discovery import Pair
 from inference_tracker.errors import ListingError
 from inference_tracker.logs import EventLog
-from inference_tracker.record import Advertised, cost_usd
+from inference_tracker.record import Advertised, canonical_value, cost_usd
 from tests.fakes.router import FakeRouter, World, catalog
 from tests.fakes.slow_server import BEFORE_A_RESTART, LATE, LIMIT, late_trickling_server
 
@@ -106,6 +106,14 @@ def test_cost(
 ) -> None:
     got = cost_usd(prompt, completion, advertised)
     assert got == pytest.approx(expected) if expected is not None else got is None
+
+
+def test_a_cost_carries_no_float_noise_into_the_rows() -> None:
+    """123 x 0.15 + 456 x 0.6 is 292.04999999999995 in floats: the row must say 0.00029205,
+    not 0.00029204999999999997 (12 decimals of a dollar are kept)."""
+    cost = cost_usd(123, 456, Advertised("live", price_input_per_m=0.15, price_output_per_m=0.6))
+    assert cost == 0.00029205
+    assert canonical_value("float64", repr(cost)) == "0.00029205"
 
 
 @pytest.fixture
