@@ -601,10 +601,9 @@ def check(
     with _boundary():
         try:
             ctx = _context()
-        except ConfigError as exc:  # a script reading --json gets its answer too
-            if as_json:
-                failed = checks.CheckResult("settings", checks.FAIL, str(exc), config=True)
-                sys.stdout.write(_NO_SECRETS(checks.render_checks([failed], as_json=True)) + "\n")
+        except ConfigError as exc:  # the checklist (or a script reading --json) says it too
+            failed = checks.CheckResult("settings", checks.FAIL, str(exc), config=True)
+            sys.stdout.write(_NO_SECRETS(checks.render_checks([failed], as_json=as_json)) + "\n")
             raise
     with _boundary(ctx.scrub):
         results = checks.run_checks(
