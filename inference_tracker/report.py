@@ -157,7 +157,10 @@ def _health(
         if failed is not None:
             health.warnings.append(failed)
         if cycle.interrupted:
-            health.warnings.append("the last cycle was interrupted before all its calls ended")
+            health.warnings.append(
+                f"the last stored cycle, at {cycle.started}, was interrupted before all its"
+                " calls ended"
+            )
         if cycle.ok + cycle.failed == 0:
             health.warnings.append(_measured_nothing(cycle, snap.rows))
     waited = _age(snap.oldest_unpushed, now)
