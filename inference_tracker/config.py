@@ -139,7 +139,9 @@ class Settings(BaseSettings):
     def _normalise_level(cls, value: object) -> object:
         if isinstance(value, str):
             value = value.strip().lower()
-            return "warning" if value == "warn" else value
+            value = "warning" if value == "warn" else value
+            if value not in ("debug", "info", "warning", "error"):
+                raise ValueError("must be debug, info, warn, warning or error")
         return value
 
     @field_validator("router_base_url", "hf_endpoint", "models_api_url")

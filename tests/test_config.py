@@ -108,7 +108,7 @@ def test_log_level_spellings(monkeypatch: pytest.MonkeyPatch, level: str, expect
             "0",
             "invalid setting PUSH_INTERVAL_CYCLES: Input should be greater than or equal to 1",
         ),
-        ("LOG_LEVEL", "loud", "invalid setting LOG_LEVEL"),
+        ("LOG_LEVEL", "loud", "invalid setting LOG_LEVEL: must be debug, info, warn, warning or"),
         (
             "ROUTER_BASE_URL",
             "router.example",
