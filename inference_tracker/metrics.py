@@ -214,7 +214,7 @@ def _last_cycle_calls(rows: Iterable[Row]) -> Iterable[tuple[tuple[str, str], in
 
 
 def _seconds(ms: float | None) -> float | None:
-    return None if ms is None else ms / 1000
+    return None if ms is None else round(ms / 1000, 6)  # to the microsecond: no float noise
 
 
 def _timestamp(iso: str | None) -> float | None:

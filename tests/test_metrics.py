@@ -530,3 +530,15 @@ def test_a_bug_while_writing_the_textfile_is_a_warning_and_the_push_still_runs(
     [warning] = [line for line in result.stderr.splitlines() if "metrics_not_written" in line]
     assert "RuntimeError: a bug in the metrics" in warning
     assert "internal_error" not in result.stderr
+
+
+def test_seconds_carry_no_float_noise(tmp_path: Path) -> None:
+    """5.1 ms / 1000 is 0.0050999999999999995 in floats: the file must say 0.0051."""
+    rows = [make_row(duration_ms="5.1", ttft_ms="5.1", tokens_per_s="50.0") for _ in range(6)]
+    path = tmp_path / "tracker.prom"
+    write_textfile(path, rows=rows, states={}, tracker=FACTS, now=NOW)
+    text = path.read_text()
+    assert (
+        'inference_tracker_provider_duration_seconds{provider="groq",quantile="0.5"} 0.0051' in text
+    )
+    assert "0.00509999" not in text
