@@ -16,7 +16,8 @@ The rules, in the spirit of Gatus' failure and success thresholds:
   provider up, and fewer than `down_after` bad ones do not flap an up provider down.
 - When not down, `degraded` when over the last hour the success ratio (`report.uptime`: needs
   5 counted calls) is under `degraded_success`, or the p95 duration of successful calls (needs
-  5) is over `degraded_latency_factor` times the provider's own median over 7 days (needs 20);
+  5) is over `degraded_latency_factor` times the provider's own median over 7 days, of the
+  calls before that hour (needs 20);
   each test must fail for the hour without its worst cycle too (the most failed calls, the
   slowest call), so one bad or slow cycle alone never degrades a provider, and two do.
 - `unknown` when the provider has no counted call in the last 24 hours.
@@ -25,7 +26,8 @@ The rules, in the spirit of Gatus' failure and success thresholds:
 the bad run reach `down_after` (the 3rd bad cycle by default, not the first: the state began
 when the threshold was crossed, and a `since` never moves back as more rows arrive); for `up`
 after `down`, the `up_after`-th good cycle. To find when `degraded` began (or ended), the
-degraded test is run at every cycle over the hour before it, against today's 7-day median. A
+degraded test is run at every cycle over the hour before it, against today's 7-day median
+(of the calls before the last hour). A
 state that holds over the whole 7 days is "since" the first cycle of the window: the oldest
 rows looked at. When the state at `now` differs from the one at the newest cycle (the hour
 moved on without a new cycle), `since` is the newest cycle.
@@ -121,7 +123,7 @@ def _provider_state(name: str, rows: list[Row], now: datetime, t: Thresholds) ->
         return make(UNKNOWN, None, f"no counted call in the last {KNOWN_HOURS} h")
     cycles = _cycles(rows)
     down, bad_run, good_run = _walk(cycles, t)
-    baseline = _baseline(rows)
+    baseline = _baseline(cycles, before=now - timedelta(hours=RECENT_HOURS))
     if down[-1]:
         state, reason = DOWN, _down_reason(bad_run, good_run, t)
     else:
@@ -192,9 +194,10 @@ def _walk(cycles: list[_Cycle], t: Thresholds) -> tuple[list[bool], int, int]:
     return after, bad_run, good_run
 
 
-def _baseline(rows: list[Row]) -> float | None:
-    """The median duration of the successful calls of 7 days, with enough of them."""
-    durations = [d for row in rows if (d := _ok_duration(row)) is not None]
+def _baseline(cycles: list[_Cycle], *, before: datetime) -> float | None:
+    """The median duration of the successful calls of 7 days that came `before` the hour
+    judged (the provider's usual self, not the hour itself), with enough of them."""
+    durations = [d for cycle in cycles if cycle.at < before for d in cycle.durations]
     return percentile(durations, 50) if len(durations) >= BASELINE_MIN_CALLS else None
 
 

@@ -302,9 +302,10 @@ def test_both_degraded_reasons_are_given() -> None:
 
 
 def test_latency_needs_20_calls_in_7_days_for_a_median() -> None:
-    rows = calls_two_days_ago(13, 100.0)
+    rows = calls_two_days_ago(19, 100.0)
     rows += [make_row(at=NOW - CYCLE * (i + 1), duration_ms=900.0) for i in range(6)]
-    assert state_of(rows, Thresholds()).state == "up"  # 19 calls in 7 d: no median to compare
+    # 19 calls before the hour judged: no median to compare (the hour's own are not its usual)
+    assert state_of(rows, Thresholds()).state == "up"
     rows.append(make_row(at=NOW - timedelta(days=3), duration_ms=100.0))
     assert state_of(rows, Thresholds()).state == "degraded"
 
@@ -380,6 +381,16 @@ def test_one_slow_cycle_in_the_hour_does_not_degrade_a_provider() -> None:
     state = state_of(calls_two_days_ago(30, 100.0) + slow_twice, Thresholds())
     assert state.state == "degraded"
     assert state.reason.startswith("p95 1,000 ms in the last hour")
+
+
+def test_the_hour_judged_is_not_its_own_baseline() -> None:
+    """A new install's first hour has no usual self to be slower than: the 7-day median is of
+    the calls before the hour judged, so jitter within that hour alone degrades nothing."""
+    jitter = [("ok", 100.0)] * 4 + [("ok", 900.0)]
+    rows = hour_of_cycles(*[jitter] * 12)  # p95 900 ms, median 100 ms, all in the last hour
+    assert state_of(rows, Thresholds()).state == "up"
+    usual = calls_two_days_ago(20, 100.0)  # with a week behind it, the same hour is slow
+    assert state_of(usual + rows, Thresholds()).state == "degraded"
 
 
 def test_up_again_after_degraded_since_the_first_good_hour() -> None:
