@@ -254,12 +254,15 @@ def collect(
     ] = None,
 ) -> None:
     """Run one measurement cycle (what cron runs every 5 minutes)."""
+    as_cron_runs_it = not dry_run and models_file is None  # else a usage error of this run
     with _boundary():
         try:
             ctx = _context()
         except ConfigError as exc:
-            if not dry_run:
-                _note_config_error(str(exc))
+            if as_cron_runs_it:
+                from inference_tracker.config import storage_paths
+
+                _note_config_error(storage_paths(), str(exc))  # scrubbed by load_settings
             raise
     with _boundary(ctx.scrub):
         for typo in _typos():
@@ -267,23 +270,22 @@ def collect(
         try:
             code = _collect(ctx, dry_run=dry_run, no_push=no_push, models_file=models_file)
         except ConfigError as exc:
-            if not dry_run:
-                with contextlib.suppress(StoreError, OSError):
-                    _store(ctx).note_error("config", ctx.scrub(str(exc)), CLOCK.wall())
+            if as_cron_runs_it:
+                paths = ctx.settings.local_csv_path, ctx.settings.state_folder
+                _note_config_error(paths, ctx.scrub(str(exc)))
             raise
     raise typer.Exit(code)
 
 
-def _note_config_error(message: str) -> None:
-    """A setting that stops collect before its cycle, recorded where status finds it (when the
-    buffer's and STATE_DIR's own settings can be read): under cron, the log alone would leave
-    status asking whether cron runs at all. The message was scrubbed by load_settings."""
-    from inference_tracker.config import storage_paths
-
-    paths = storage_paths()
-    if paths is not None:
-        with contextlib.suppress(StoreError, OSError):  # the configuration error is the news
-            Store(*paths).note_error("config", message, CLOCK.wall())
+def _note_config_error(paths: tuple[Path, Path] | None, message: str) -> None:
+    """A setting that stops collect before its cycle, recorded where status finds it: under
+    cron, the log alone would leave status asking whether cron runs at all. Only into a
+    STATE_DIR that exists: a cron line without `cd` (HF_TOKEN unset in $HOME) must not make a
+    tracker's folders where none ever ran."""
+    if paths is None or not paths[1].is_dir():
+        return
+    with contextlib.suppress(StoreError, OSError):  # the configuration error is the news
+        Store(*paths).note_error("config", message, CLOCK.wall())
 
 
 def _collect(ctx: Context, *, dry_run: bool, no_push: bool, models_file: Path | None) -> int:

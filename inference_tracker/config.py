@@ -242,9 +242,12 @@ def storage_paths() -> tuple[Path, Path] | None:
     """The buffer and STATE_DIR as the settings would have them, when those two can be read
     though another setting cannot (to record that configuration error where status finds
     it); None when they cannot be read either."""
+    dotenv = env_file_in_use()
     try:
+        if dotenv and any(binding.error for _, binding in _dotenv_statements(dotenv)):
+            return None  # python-dotenv would log the line it cannot parse, and guess
         storage = _Storage()
-    except (ValidationError, OSError, UnicodeDecodeError):
+    except (ConfigError, ValidationError, OSError, UnicodeDecodeError):
         return None
     state_dir = storage.state_dir or storage.local_csv_path.parent / ".tracker"
     return storage.local_csv_path, state_dir

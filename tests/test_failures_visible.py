@@ -10,6 +10,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -223,6 +225,37 @@ def test_a_configuration_error_under_cron_reaches_status_and_cron_is_not_blamed(
     assert said in check.stdout and "is cron running" not in check.stdout, check.stdout
     assert run_cli("collect", "--no-push").exit_code == 0
     assert status_json()["last_error"] is None
+
+
+def test_a_configuration_error_is_recorded_only_where_a_tracker_already_runs(
+    router: FakeRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron line without `cd` runs collect in $HOME with no .env: HF_TOKEN unset there must
+    not make a .tracker folder where no tracker ever ran. A mistyped --models-file in a run by
+    hand is a usage error of that run, not a fault of the tracker cron runs."""
+    monkeypatch.delenv("HF_TOKEN")
+    assert run_cli("collect", "--no-push").exit_code == 2
+    assert not (tmp_path / ".tracker").exists()
+    use_router(monkeypatch, router, TOKEN)
+    assert run_cli("collect", "--no-push").exit_code == 0
+    assert run_cli("collect", "--no-push", "--models-file", "nope.json").exit_code == 2
+    assert status_json()["last_error"] is None
+
+
+def test_an_unparsable_env_line_under_cron_is_still_one_json_line(
+    router: FakeRouter, tmp_path: Path
+) -> None:
+    """A process of its own: python-dotenv logs through `logging`, which an in-process run
+    would not show in the CLI's captured stderr."""
+    assert run_cli("collect", "--no-push").exit_code == 0
+    (tmp_path / ".env").write_text('HF_DATASET_PRIVATE=true\nBROKEN="no end\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "inference_tracker", "collect", "--no-push"],
+        cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert json.loads(line)["event"] == "config_error"
 
 
 def test_a_models_file_that_does_not_exist_is_a_usage_error(router: FakeRouter) -> None:
