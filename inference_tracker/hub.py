@@ -292,7 +292,7 @@ class Hub:
         if isinstance(exc, HubBusy) and exc.status >= 500:
             return f"Hub failed: {exc}"
         if isinstance(exc, HubBusy):  # 408 or 429, still after the retries
-            return f"Hub busy: {exc.request} kept answering {exc}"
+            return f"Hub busy at {exc.request} after retries: {exc}"
         if isinstance(exc, RepositoryNotFoundError):
             return (
                 f"dataset {repo_id} not found at {hub}"

@@ -28,7 +28,7 @@ FAULTS = {
     "reset": "Hub connection failed at",
 }
 # What the retried step of a commit (preupload) says when a 429 outlasts the retries.
-RETRIED = {429: "Hub busy: the commit kept answering 429 You have exceeded our hourly quotas"}
+RETRIED = {429: "Hub busy at the commit after retries: 429 You have exceeded our hourly quotas"}
 
 
 @pytest.fixture

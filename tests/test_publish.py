@@ -882,9 +882,9 @@ def _closed_port() -> int:
         ),
         (
             lambda hub: hub.fail("info", 429, times=None),
-            "Hub busy: GET /api/datasets/me/inference-metrics/revision/main kept answering 429"
-            " You have exceeded our hourly quotas for action: commit. We invite you to retry"
-            " later.",
+            "Hub busy at GET /api/datasets/me/inference-metrics/revision/main after retries:"
+            " 429 You have exceeded our hourly quotas for action: commit. We invite you to"
+            " retry later.",
         ),
         (
             lambda hub: setattr(hub, "tokens", {HUB_TOKEN: "read"}),
