@@ -22,10 +22,8 @@ if TYPE_CHECKING:
 def render_check(status: dict[str, Any]) -> str:
     """`status --check`: one line saying whether the tracker itself is healthy, and why not."""
     faults = status["faults"]
-    if not faults:
-        cycle = status["last_cycle"]
-        when = f"last cycle {ago(cycle['age_s'])}" if cycle else "no cycle yet"
-        return f"OK: the tracker is healthy ({when})\n"
+    if not faults:  # healthy: a cycle has run (none yet is a fault)
+        return f"OK: the tracker is healthy (last cycle {ago(status['last_cycle']['age_s'])})\n"
     more = f" (and {plural(len(faults) - 1, 'more problem')})" if len(faults) > 1 else ""
     return f"FAIL: {faults[0]}{more}\n"
 
