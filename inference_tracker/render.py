@@ -184,18 +184,10 @@ NARROW_DROPS = ("calls", "uptime 24h", "p95 ms", "errors")
 def _provider_table(status: dict[str, Any], window: str, paint: _Paint, *, narrow: bool) -> Table:
     """Worst provider first. Below WIDE columns, four columns are left out (the errors go in
     lines under the table), so names and figures stay whole at 80 columns."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(
-        title=f"Providers, last {window} ({plural(status['window_rows'], 'row')}), worst first",
-        title_justify="left",
+    table = _titled_table(
+        f"Providers, last {window} ({plural(status['window_rows'], 'row')}), worst first",
+        paint,
         caption=_error_lines(status["providers"]) if narrow else None,
-        caption_justify="left",
-        box=box.SIMPLE if paint.color else box.ASCII2,
-        header_style="bold" if paint.color else "",
-        title_style="bold" if paint.color else "",
-        caption_style="red" if paint.color else "",
     )
     columns = [name for name in PROVIDER_COLUMNS if not (narrow and name in NARROW_DROPS)]
     for name in columns:
@@ -252,19 +244,10 @@ def _catalog_table(status: dict[str, Any], window: str, paint: _Paint, *, narrow
     advertised; above 1 for TTFT and below 1 for speed is worse), the calls that failed while
     the catalog said `live`, and the money spent, with its pace per day. Narrow: the ratios
     without the advertised figures, no p95, no pace."""
-    from rich import box
-    from rich.table import Table
-
     title = f"Measured against the router's catalog, last {window}"
     if narrow:
         title += " (ratio: measured / advertised; fails: failed while listed live)"
-    table = Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE if paint.color else box.ASCII2,
-        header_style="bold" if paint.color else "",
-        title_style="bold" if paint.color else "",
-    )
+    table = _titled_table(title, paint)
     columns = [(key, short if narrow else wide) for key, wide, short in CATALOG_COLUMNS]
     shown = [(key, label) for key, label in columns if label is not None]
     for key, label in shown:
@@ -288,6 +271,24 @@ def _catalog_table(status: dict[str, Any], window: str, paint: _Paint, *, narrow
         }
         table.add_row(*(cells[key] for key, _ in shown))
     return table
+
+
+def _titled_table(title: str, paint: _Paint, caption: str | None = None) -> Table:
+    """A table of the status text: titled on the left, a caption (red) under it; a simple box
+    in colour, ASCII in plain text."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(
+        title=title,
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+        box=box.SIMPLE if paint.color else box.ASCII2,
+        header_style="bold" if paint.color else "",
+        title_style="bold" if paint.color else "",
+        caption_style="red" if paint.color else "",
+    )
 
 
 def _times(ratio: float | None) -> str:
