@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 
 from inference_tracker.record import Row
 from inference_tracker.states import ProviderState
-from inference_tracker.stats import ProviderStats, provider_stats
+from inference_tracker.stats import WEEK_HOURS, ProviderStats, provider_stats
 
-WINDOWS = ((24, "24 hours"), (7 * 24, "7 days"))
+WINDOWS = ((24, "24 hours"), (WEEK_HOURS, "7 days"))
 COLUMNS = (
     ("Provider", ":--"),
     ("State", ":--"),

@@ -17,50 +17,11 @@ from typing import Any
 
 from inference_tracker.answer import answer_text, is_correct
 
-# Columns only ever grow, at the end: files, batches and datasets written with a start of
-# this list (the original tool's first 14, the 21 before the streaming and catalog issues)
-# are read, and upgraded, with the columns they lack empty.
-COLUMNS: tuple[str, ...] = (
-    "cycle_timestamp_iso",
-    "model_id",
-    "provider_name",
-    "provider_model_id",
-    "request_url",
-    "request_body",
-    "request_headers_sanitized",
-    "request_start_iso",
-    "response_end_iso",
-    "duration_ms",
-    "response_status_code",
-    "response_body_raw",
-    "response_headers_sanitized",
-    "error_message",
-    "attempts",
-    "error_class",
-    "prompt_tokens",
-    "completion_tokens",
-    "finish_reason",
-    "answer_correct",
-    "probe_id",
-    # the streaming issue
-    "streamed",
-    "ttft_ms",
-    "output_tokens_per_s",
-    "reasoning_tokens",
-    "tokens_source",
-    # the router catalog issue
-    "advertised_status",
-    "advertised_ttft_ms",
-    "advertised_tokens_per_s",
-    "price_input_per_m",
-    "price_output_per_m",
-    "cost_usd",
-)
-OLDEST_LAYOUT = 14  # the original tool's columns: the shortest start of COLUMNS that is ours
-
-# Every column's type, in the order of COLUMNS: the dataset card declares them (dataset.py)
-# and every value is written in its type's canonical form (canonical_value). Types are the
-# `datasets` library's dtype names.
+# Every column, in file order, with its type. Columns only ever grow, at the end: files,
+# batches and datasets written with a start of this list (the original tool's first 14, the
+# 21 before the streaming and catalog issues) are read, and upgraded, with the columns they
+# lack empty. The dataset card declares the types (dataset.py) and every value is written in
+# its type's canonical form (canonical_value); types are the `datasets` library's dtype names.
 COLUMN_TYPES: dict[str, str] = {
     "cycle_timestamp_iso": "string",
     "model_id": "string",
@@ -83,11 +44,13 @@ COLUMN_TYPES: dict[str, str] = {
     "finish_reason": "string",
     "answer_correct": "bool",
     "probe_id": "string",
+    # the streaming issue
     "streamed": "bool",
     "ttft_ms": "float64",
     "output_tokens_per_s": "float64",
     "reasoning_tokens": "int64",
     "tokens_source": "string",
+    # the router catalog issue
     "advertised_status": "string",
     "advertised_ttft_ms": "float64",
     "advertised_tokens_per_s": "float64",
@@ -95,6 +58,8 @@ COLUMN_TYPES: dict[str, str] = {
     "price_output_per_m": "float64",
     "cost_usd": "float64",
 }
+COLUMNS: tuple[str, ...] = tuple(COLUMN_TYPES)
+OLDEST_LAYOUT = 14  # the original tool's columns: the shortest start of COLUMNS that is ours
 ERROR_CLASSES = (
     "ok",
     "http_error",

@@ -253,14 +253,13 @@ def _catalog_table(status: dict[str, Any], window: str, paint: _Paint, *, narrow
     for key, label in shown:
         table.add_column(label, justify="left" if key == "provider" else "right", no_wrap=True)
     for p in status["providers"]:
-        speed = p["p50_tokens_per_s"]
         cells = {
             "provider": paint(p["provider"]),
             "ttft": paint(_ms(p["p50_ttft_ms"])),
             "ttft_p95": paint(_ms(p["p95_ttft_ms"])),
             "ttft_advertised": paint(_ms(p["advertised_ttft_ms"])),
             "ttft_ratio": paint(_times(p["ttft_vs_advertised"])),
-            "speed": paint("-" if speed is None else f"{speed:.1f}"),
+            "speed": paint(_figure(p["p50_tokens_per_s"])),
             "speed_advertised": paint(_figure(p["advertised_tokens_per_s"])),
             "speed_ratio": paint(_times(p["speed_vs_advertised"])),
             "failed_live": paint(

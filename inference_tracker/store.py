@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from inference_tracker.csvfile import (
+    CURRENT_HEADER,
     RowsRead,
     decode_rows,
     encode_rows,
@@ -260,7 +261,7 @@ class Store:
             return b""
         except OSError as exc:
             raise StoreError(f"cannot read {self.buffer_path}: {strerror(exc)}") from None
-        if not data or data.startswith(encode_rows([], header=True)):
+        if not data or data.startswith(CURRENT_HEADER):
             return data
         converted = self._convert(data)
         if converted is not None:
