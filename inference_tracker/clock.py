@@ -3,6 +3,7 @@ value: the CLI builds it once and passes it down; tests pass a fake."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,3 +18,8 @@ class Clock:
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], object] | None = None
+
+    def pause_until_stopped(self, stop: threading.Event) -> Callable[[float], object]:
+        """How to wait between tries: the injected sleep, else `stop.wait` (a signal ends
+        the pause at once)."""
+        return self.sleep if self.sleep is not None else stop.wait

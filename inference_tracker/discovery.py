@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from inference_tracker.clock import Clock
 from inference_tracker.errors import ConfigError, ListingError
 from inference_tracker.logs import EventLog
-from inference_tracker.net import RETRY_DELAYS, get_whole
+from inference_tracker.net import RETRY_DELAYS, get_whole, retry_delay
 from inference_tracker.record import advertised_figure
 
 LISTING_TIMEOUT_SECONDS = 30.0  # each page, headers and body together
@@ -172,7 +172,7 @@ def _fetch_page(
     log: EventLog | None,
 ) -> bytes:
     stop = stop if stop is not None else threading.Event()
-    pause = clock.sleep if clock.sleep is not None else stop.wait
+    pause = clock.pause_until_stopped(stop)
     attempt = 0
     while True:
         attempt += 1
@@ -188,7 +188,7 @@ def _fetch_page(
                 limit=MAX_LISTING_BYTES,
             )
         except ListingError as exc:
-            delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
+            delay = retry_delay(RETRY_DELAYS, attempt)
             if (
                 not exc.transient
                 or attempt > retries

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import requests
 import urllib3.exceptions
@@ -22,6 +22,11 @@ from inference_tracker.errors import ListingError
 CONNECT_TIMEOUT_SECONDS = 10.0
 READ_CHUNK_BYTES = 65536
 RETRY_DELAYS = (1.0, 3.0)  # between tries of a call or the listing; the last repeats
+
+
+def retry_delay(delays: Sequence[float], attempt: int) -> float:
+    """The pause after try `attempt` (1, 2, ...): the delays in turn, the last one repeated."""
+    return delays[min(attempt, len(delays)) - 1]
 
 
 class Overtime(Exception):

@@ -21,6 +21,7 @@ from inference_tracker.net import (
     describe_error,
     read_body,
     read_chunks,
+    retry_delay,
 )
 from inference_tracker.record import Call, Outcome, error_summary
 from inference_tracker.stream import StreamAssembler, StreamSummary
@@ -154,7 +155,7 @@ def probe(
 ) -> Outcome:
     """Send `call`, retrying network errors, timeouts and 5xx; never past `deadline`. The
     pause between tries ends early on `stop` (unless the clock brings its own sleep)."""
-    wait = clock.sleep if clock.sleep is not None else stop.wait
+    wait = clock.pause_until_stopped(stop)
     progress = progress if progress is not None else Progress()
     headers = {**call.headers, "Authorization": f"Bearer {token}"}
     while True:
@@ -163,7 +164,7 @@ def probe(
         outcome, retryable = _attempt(session, call, headers, limits, deadline, clock, progress)
         if not retryable or progress.attempts > limits.max_retries:
             break  # the final attempt: a cut from now on still reports its start and time
-        delay = limits.retry_delays[min(progress.attempts - 1, len(limits.retry_delays) - 1)]
+        delay = retry_delay(limits.retry_delays, progress.attempts)
         if clock.monotonic() + delay >= deadline or stop.is_set():
             break
         with progress.lock:
