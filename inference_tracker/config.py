@@ -173,7 +173,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _derived(self) -> Settings:
         if self.state_dir is None:
-            self.state_dir = self.local_csv_path.parent / ".tracker"
+            self.state_dir = default_state_dir(self.local_csv_path)
         if self.cycle_deadline_seconds is None:
             self.cycle_deadline_seconds = 0.8 * self.schedule_interval_seconds
         elif self.cycle_deadline_seconds > self.schedule_interval_seconds:
@@ -205,10 +205,9 @@ SETTING_NAMES = tuple(name.upper() for name in Settings.model_fields)
 
 def load_settings() -> Settings:
     """Read the environment and ./.env; a bad value becomes a one-line ConfigError."""
-    dotenv = env_file_in_use()
-    for line, binding in _dotenv_statements(dotenv) if dotenv else []:
-        if binding.error:  # python-dotenv would only log it and carry on
-            raise ConfigError(f".env line {line}: cannot parse (expected NAME=value)")
+    line = _unparsable_dotenv_line()
+    if line is not None:  # python-dotenv would only log it and carry on
+        raise ConfigError(f".env line {line}: cannot parse (expected NAME=value)")
     try:
         return Settings()
     except ValidationError as exc:
@@ -242,15 +241,28 @@ def storage_paths() -> tuple[Path, Path] | None:
     """The buffer and STATE_DIR as the settings would have them, when those two can be read
     though another setting cannot (to record that configuration error where status finds
     it); None when they cannot be read either."""
-    dotenv = env_file_in_use()
     try:
-        if dotenv and any(binding.error for _, binding in _dotenv_statements(dotenv)):
+        if _unparsable_dotenv_line() is not None:
             return None  # python-dotenv would log the line it cannot parse, and guess
         storage = _Storage()
     except (ConfigError, ValidationError, OSError, UnicodeDecodeError):
         return None
-    state_dir = storage.state_dir or storage.local_csv_path.parent / ".tracker"
-    return storage.local_csv_path, state_dir
+    return storage.local_csv_path, storage.state_dir or default_state_dir(storage.local_csv_path)
+
+
+def default_state_dir(local_csv_path: Path) -> Path:
+    """STATE_DIR when it is not set: `.tracker` beside the buffer."""
+    return local_csv_path.parent / ".tracker"
+
+
+def _unparsable_dotenv_line() -> int | None:
+    """The first line of ./.env that python-dotenv cannot parse, if any (ConfigError when the
+    file cannot be read)."""
+    dotenv = env_file_in_use()
+    for line, binding in _dotenv_statements(dotenv) if dotenv else []:
+        if binding.error:
+            return line
+    return None
 
 
 def env_file_in_use() -> Path | None:
