@@ -219,20 +219,29 @@ def read_completion(body: bytes) -> Completion | None:
     message = choices[0].get("message")
     if not isinstance(message, dict):
         return None
-    usage = data.get("usage")
-    if not isinstance(usage, dict):
-        usage = {}
+    prompt_tokens, completion_tokens, reasoning_tokens = read_usage(data.get("usage"))
     reason = choices[0].get("finish_reason")
-    details = usage.get("completion_tokens_details")
     return Completion(
         # Only `content` is the answer: reasoning_content / reasoning never are.
         answer=answer_text(message.get("content")),
-        prompt_tokens=whole_count(usage.get("prompt_tokens")),
-        completion_tokens=whole_count(usage.get("completion_tokens")),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
         finish_reason=reason if isinstance(reason, str) else None,
-        reasoning_tokens=whole_count(details.get("reasoning_tokens"))
-        if isinstance(details, dict)
-        else None,
+        reasoning_tokens=reasoning_tokens,
+    )
+
+
+def read_usage(usage: Any) -> tuple[int | None, int | None, int | None]:
+    """Prompt, completion and reasoning tokens of a `usage` object (of a whole completion or
+    of a stream's chunk); None for each one missing or not a count."""
+    if not isinstance(usage, dict):
+        return None, None, None
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return (
+        whole_count(usage.get("prompt_tokens")),
+        whole_count(usage.get("completion_tokens")),
+        whole_count(reasoning),
     )
 
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from inference_tracker.record import whole_count
+from inference_tracker.record import read_usage, whole_count
 from inference_tracker.sse import SSEParser
 
 
@@ -120,13 +120,9 @@ class StreamAssembler:
             summary.created = whole_count(chunk.get("created"))
         usage = chunk.get("usage")
         if isinstance(usage, dict):
-            details = usage.get("completion_tokens_details")
             summary.has_usage = True
-            summary.prompt_tokens = whole_count(usage.get("prompt_tokens"))
-            summary.completion_tokens = whole_count(usage.get("completion_tokens"))
-            summary.reasoning_tokens = (
-                whole_count(details.get("reasoning_tokens")) if isinstance(details, dict) else None
-            )
+            tokens = read_usage(usage)
+            summary.prompt_tokens, summary.completion_tokens, summary.reasoning_tokens = tokens
         choices = chunk.get("choices")
         if isinstance(choices, list) and self._choices(choices):
             summary.token_chunks += 1
