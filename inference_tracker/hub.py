@@ -167,14 +167,7 @@ class Hub:
 
     def read(self, repo_id: str, path: str, revision: str = "main") -> bytes | None:
         """The file at `revision`, or None when the dataset has no such file."""
-        url = hf_hub_url(
-            repo_id, path, repo_type=REPO_TYPE, revision=revision, endpoint=self.endpoint
-        )
-        response = get_session().get(url, headers=self._headers(), follow_redirects=True)
-        if response.status_code == 404 and response.headers.get("X-Error-Code") == "EntryNotFound":
-            return None
-        hf_raise_for_status(response)
-        return response.content
+        return self._get_file(repo_id, path, revision, {})
 
     def list_files(self, repo_id: str, revision: str = "main") -> list[str]:
         """Every file of the dataset at `revision` (folders walked, not listed)."""
@@ -190,17 +183,24 @@ class Hub:
     def read_start(self, repo_id: str, path: str, revision: str, size: int) -> bytes | None:
         """The first `size` bytes of a file (one ranged request), or None when there is no such
         file. A Hub that ignores the range still gives only `size` bytes back."""
+        data = self._get_file(repo_id, path, revision, {"Range": f"bytes=0-{size - 1}"})
+        return None if data is None else data[:size]
+
+    def _get_file(
+        self, repo_id: str, path: str, revision: str, headers: dict[str, str]
+    ) -> bytes | None:
         url = hf_hub_url(
             repo_id, path, repo_type=REPO_TYPE, revision=revision, endpoint=self.endpoint
         )
-        headers = {**self._headers(), "Range": f"bytes=0-{size - 1}"}
-        response = get_session().get(url, headers=headers, follow_redirects=True)
+        response = get_session().get(
+            url, headers={**self._headers(), **headers}, follow_redirects=True
+        )
         if response.status_code == 404 and response.headers.get("X-Error-Code") == "EntryNotFound":
             return None
-        if response.status_code == 416:  # an empty file has no byte 0
+        if response.status_code == 416:  # a range of an empty file: it has no byte 0
             return b""
         hf_raise_for_status(response)
-        return response.content[:size]
+        return response.content
 
     def commit(
         self,
