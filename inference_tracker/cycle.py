@@ -250,8 +250,13 @@ def _over_budget(store: Store, cap: float | None, now: datetime) -> str | None:
 
 def _not_called(call: Call, why: str) -> Outcome:
     if call.skip_reason:  # not called anyway (providers.toml)
-        return Outcome(error_class="unmapped_provider", error_message=call.skip_reason)
+        return _skipped(call)
     return Outcome(error_class="budget", error_message=why)
+
+
+def _skipped(call: Call) -> Outcome:
+    """The row of a pair providers.toml says not to call."""
+    return Outcome(error_class="unmapped_provider", error_message=call.skip_reason)
 
 
 def _measure(
@@ -314,7 +319,7 @@ def run_calls(
     live = [i for i, call in enumerate(calls) if not call.skip_reason]
     for i, call in enumerate(calls):
         if call.skip_reason:
-            results[i] = Outcome(error_class="unmapped_provider", error_message=call.skip_reason)
+            results[i] = _skipped(call)
     for i in live:
         todo.put(i)
     remaining = [len(live)]
